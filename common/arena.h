@@ -13,10 +13,10 @@
 struct arena_block;
 
 struct arena {
-    ProtobufCAllocator pb;      /* pass &a->pb to protobuf-c */
-    struct arena_block *head;   /* current block; older blocks follow */
+    ProtobufCAllocator pb;    /* pass &a->pb to protobuf-c */
+    struct arena_block *head; /* current block; older blocks follow */
     size_t block_size;
-    size_t limit;               /* total bytes allowed (0 = no limit) */
+    size_t limit; /* total bytes allowed (0 = no limit) */
     size_t used_total;
 };
 

@@ -9,8 +9,8 @@ const char *error_str(int code)
     switch (code) {
     case 0:
         return "ok";
-#define XX(name, num, msg)                                                                     \
-    case -(num):                                                                               \
+#define XX(name, num, msg)                                                                         \
+    case -(num):                                                                                   \
         return msg;
         FIELDSYNC_ERRNO_MAP(XX)
 #undef XX
@@ -23,8 +23,8 @@ const char *error_name(int code)
     switch (code) {
     case 0:
         return "OK";
-#define XX(name, num, msg)                                                                     \
-    case -(num):                                                                               \
+#define XX(name, num, msg)                                                                         \
+    case -(num):                                                                                   \
         return #name;
         FIELDSYNC_ERRNO_MAP(XX)
 #undef XX
@@ -35,8 +35,8 @@ const char *error_name(int code)
 int error_to_wire(int code)
 {
     switch (code) {
-#define XX(name, num, msg)                                                                     \
-    case -(num):                                                                               \
+#define XX(name, num, msg)                                                                         \
+    case -(num):                                                                                   \
         return num;
         FIELDSYNC_ERRNO_MAP(XX)
 #undef XX
@@ -47,8 +47,8 @@ int error_to_wire(int code)
 int error_from_wire(int wire)
 {
     switch (wire) {
-#define XX(name, num, msg)                                                                     \
-    case num:                                                                                  \
+#define XX(name, num, msg)                                                                         \
+    case num:                                                                                      \
         return -(num);
         FIELDSYNC_ERRNO_MAP(XX)
 #undef XX

@@ -12,17 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FRAME_HEADER_LEN 4
-#define FRAME_MAX_PREAUTH 4096u          /* before Hello/Enroll succeeded */
+#define FRAME_HEADER_LEN  4
+#define FRAME_MAX_PREAUTH 4096u           /* before Hello/Enroll succeeded */
 #define FRAME_MAX_DEFAULT (1024u * 1024u) /* after authentication, configurable */
 
 /* Stream reassembly: bytes go in as they arrive, whole frame payloads come out. The buffer
  * grows only up to limit + FRAME_HEADER_LEN. */
 struct frame_reader {
     uint8_t *buf;
-    size_t len;   /* bytes held */
+    size_t len; /* bytes held */
     size_t cap;
-    size_t off;   /* start of unconsumed bytes */
+    size_t off; /* start of unconsumed bytes */
     uint32_t limit;
 };
 

@@ -32,16 +32,16 @@
 
 /* One field operation (views into caller memory; nothing is copied or kept). */
 struct merge_op {
-    uint32_t field;              /* 0 = the record (value non-empty: deleted; empty: live) */
-    const uint8_t *element_id;   /* NULL unless addressing one keyed element */
-    size_t element_id_len;       /* 1..MERGE_ID_MAX when element_id is set */
-    const uint8_t *value;        /* encoded field exactly as inside the message (tag + value) */
-    size_t value_len;            /* 0 = clear to default */
-    int tombstone;               /* delete the keyed element */
+    uint32_t field;            /* 0 = the record (value non-empty: deleted; empty: live) */
+    const uint8_t *element_id; /* NULL unless addressing one keyed element */
+    size_t element_id_len;     /* 1..MERGE_ID_MAX when element_id is set */
+    const uint8_t *value;      /* encoded field exactly as inside the message (tag + value) */
+    size_t value_len;          /* 0 = clear to default */
+    int tombstone;             /* delete the keyed element */
     uint64_t hlc;
-    const uint8_t *device;       /* 16 bytes */
-    uint64_t base_hlc;           /* clock of the value this op overwrote on its device; 0 none */
-    const uint8_t *base_device;  /* 16 bytes, or NULL with base_hlc 0 */
+    const uint8_t *device;      /* 16 bytes */
+    uint64_t base_hlc;          /* clock of the value this op overwrote on its device; 0 none */
+    const uint8_t *base_device; /* 16 bytes, or NULL with base_hlc 0 */
 };
 
 /* A record's state; buffers are owned by the struct and grown with realloc. */
@@ -55,13 +55,13 @@ struct merge_record {
 /* What applying one op did. Views point into the record or the op and are valid until the
  * next call that changes the record. */
 struct merge_result {
-    int applied;                 /* 1: the op won and the state changed */
-    int conflict;                /* 1: concurrent write of the same address, different value */
+    int applied;  /* 1: the op won and the state changed */
+    int conflict; /* 1: concurrent write of the same address, different value */
     /* The previous winner at this address (for history and conflicts). */
     const uint8_t *old_value;
     size_t old_len;
     int old_tombstone;
-    uint64_t old_hlc;            /* 0 if the address had never been written */
+    uint64_t old_hlc; /* 0 if the address had never been written */
     uint8_t old_device[16];
 };
 
@@ -96,10 +96,9 @@ int merge_state_ops(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
 
 /* Look up the current value and clock at an address (for conflicts and base clocks).
  * 1 found, 0 never written. Views valid until the record changes. */
-int merge_get(const ProtobufCMessageDescriptor *desc, const struct merge_record *r,
-              uint32_t field, const uint8_t *element_id, size_t element_id_len,
-              const uint8_t **value, size_t *value_len, uint64_t *hlc, uint8_t device[16],
-              int *tombstone);
+int merge_get(const ProtobufCMessageDescriptor *desc, const struct merge_record *r, uint32_t field,
+              const uint8_t *element_id, size_t element_id_len, const uint8_t **value,
+              size_t *value_len, uint64_t *hlc, uint8_t device[16], int *tombstone);
 
 /* 1 if the record's field 0 says deleted. */
 int merge_is_deleted(const struct merge_record *r);

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UUID_LEN 16
+#define UUID_LEN     16
 #define UUID_STR_LEN 36 /* without the terminating NUL */
 
 /* Build a v7 id from a time and 10 random bytes (pure; for tests and custom RNGs). */

@@ -5,10 +5,10 @@
 
 static void test_error_roundtrip_wire(void)
 {
-#define XX(name, num, msg)                                                                     \
-    CHECK_EQ(error_to_wire(FIELDSYNC_##name), num);                                            \
-    CHECK_EQ(error_from_wire(num), FIELDSYNC_##name);                                          \
-    CHECK_STR(error_name(FIELDSYNC_##name), #name);                                            \
+#define XX(name, num, msg)                                                                         \
+    CHECK_EQ(error_to_wire(FIELDSYNC_##name), num);                                                \
+    CHECK_EQ(error_from_wire(num), FIELDSYNC_##name);                                              \
+    CHECK_STR(error_name(FIELDSYNC_##name), #name);                                                \
     CHECK_STR(error_str(FIELDSYNC_##name), msg);
     FIELDSYNC_ERRNO_MAP(XX)
 #undef XX
@@ -19,8 +19,8 @@ static void test_error_matches_proto_enum(void)
     /* Every C code has a wire enum value of the same number, and vice versa. */
     const ProtobufCEnumDescriptor *d = &fieldsync__error_code__descriptor;
     int n = 0;
-#define XX(name, num, msg)                                                                     \
-    CHECK(protobuf_c_enum_descriptor_get_value(d, num) != NULL);                               \
+#define XX(name, num, msg)                                                                         \
+    CHECK(protobuf_c_enum_descriptor_get_value(d, num) != NULL);                                   \
     n++;
     FIELDSYNC_ERRNO_MAP(XX)
 #undef XX
