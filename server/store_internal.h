@@ -1,0 +1,52 @@
+/*
+ * store_internal: what the store*.c files share. Not for use outside the store module.
+ */
+#ifndef FS_STORE_INTERNAL_H
+#define FS_STORE_INTERNAL_H
+
+#include "store.h"
+
+#include <sqlite3.h>
+
+struct store {
+    sqlite3 *db;
+    int writable;
+    char errmsg[256];
+    /* Prepared statements live here, created once on first use by the file that owns them
+     * (store_stmt), finalized by store_close. */
+    sqlite3_stmt *stmts[64];
+};
+
+/* Statement slots, one per SQL text; each store*.c file uses its own range. */
+enum store_stmt_id {
+    STMT_BEGIN,
+    STMT_COMMIT,
+    STMT_ROLLBACK,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
+    /* store_devices.c */
+    STMT_CODE_ADD,
+    STMT_CODE_GET,
+    STMT_CODE_USE,
+    STMT_DEVICE_ADD,
+    STMT_DEVICE_GET,
+    STMT_DEVICE_TOUCH,
+    STMT_DEVICE_REVOKE,
+    STMT_DEVICE_LIST,
+    /* store_records.c and others: add below */
+    STMT_FIRST_RECORDS,
+    STMT_COUNT = 64
+};
+
+/* The prepared statement for slot id (prepared from sql on first use, then reset and with
+ * bindings cleared). NULL on failure, with st->errmsg set. */
+sqlite3_stmt *store_stmt(struct store *st, enum store_stmt_id id, const char *sql);
+/* Translate a SQLite failure into FIELDSYNC_ESTORE, keeping SQLite's code and message in
+ * st->errmsg (the one place SQLite's error space is translated). */
+int store_fail(struct store *st, const char *what);
+/* Schema migrations (store_schema.c): bring the database to the current version. */
+int store_migrate(struct store *st);
+
+
+#endif
