@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define SESSION_MAX_REGIONS 16
-#define SESSION_REGION_LEN 32 /* bytes incl. NUL; region codes are short ASCII: GAO, MENAKA */
+#define SESSION_REGION_LEN  32 /* bytes incl. NUL; region codes are short ASCII: GAO, MENAKA */
 
 enum session_role {
     SESSION_ROLE_NONE = 0,        /* not authenticated */

@@ -49,9 +49,9 @@ int store_rollback_savepoint(struct store *st);
 
 /* ---- devices and enrolment (store_devices.c) ---- */
 
-#define STORE_NAME_MAX 64
+#define STORE_NAME_MAX    64
 #define STORE_REGIONS_MAX 512
-#define STORE_HASH_LEN 32
+#define STORE_HASH_LEN    32
 
 struct store_device {
     uint8_t id[16];
@@ -61,9 +61,9 @@ struct store_device {
     int own_only;
     uint8_t cred_hash[STORE_HASH_LEN];
     int64_t enrolled_ms, last_seen_ms, revoked_ms; /* 0 = never */
-    uint64_t reported_hw;            /* high-water mark the device last reported in Hello */
-    uint64_t applied_hw;             /* highest device_seq the server applied for it */
-    uint64_t changes_received;       /* changes applied from it */
+    uint64_t reported_hw;      /* high-water mark the device last reported in Hello */
+    uint64_t applied_hw;       /* highest device_seq the server applied for it */
+    uint64_t changes_received; /* changes applied from it */
 };
 
 struct store_enroll_code {

@@ -48,5 +48,4 @@ int store_fail(struct store *st, const char *what);
 /* Schema migrations (store_schema.c): bring the database to the current version. */
 int store_migrate(struct store *st);
 
-
 #endif

@@ -27,9 +27,9 @@ struct writer_job {
 };
 
 struct writer_stats {
-    uint64_t groups;   /* transactions committed */
-    uint64_t jobs;     /* jobs run */
-    uint64_t max_group;/* largest group */
+    uint64_t groups;    /* transactions committed */
+    uint64_t jobs;      /* jobs run */
+    uint64_t max_group; /* largest group */
 };
 
 /* Open the write connection (migrating the schema) and start the thread.

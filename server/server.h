@@ -1,0 +1,35 @@
+/*
+ * server: the server-wide context handed to connections and handlers (what they need, not
+ * everything there is): the loop, the settings, the writer, the pull reader pool and the
+ * server's clock. Owned by main; lives as long as the loop runs.
+ */
+#ifndef FS_SERVER_H
+#define FS_SERVER_H
+
+#include "config.h"
+#include "hlc.h"
+
+#include <uv.h>
+
+struct writer;
+struct reader;
+struct tls_server;
+
+struct server {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct writer *writer;
+    struct reader *reader;
+    struct tls_server *tls;
+    char db_path[600];
+    struct hlc clock;          /* loop thread only */
+    uint64_t (*wall_ms)(void); /* injectable wall clock (tests) */
+    int shutting_down;
+};
+
+/* A fresh HLC from the server's clock (loop thread only). */
+uint64_t server_hlc_now(struct server *s);
+/* Wall-clock milliseconds since the epoch. */
+uint64_t server_wall_ms(const struct server *s);
+
+#endif
