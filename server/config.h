@@ -7,6 +7,7 @@
 #define FS_CONFIG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "store.h"
 
@@ -36,8 +37,21 @@ struct config {
     uint32_t max_connections;      /* default 15000 */
     uint32_t rate_per_device;      /* requests per second per device, burst 4x; default 50 */
     uint32_t enroll_attempts_per_min; /* per source address; default 10 */
+    uint32_t ticket_lifetime_s;       /* TLS session ticket lifetime; default 24 h */
+    char log_level[8];                /* --log-level debug|info|warn|error; default info */
 };
 
 void config_defaults(struct config *c);
+/* Set one setting by its long-flag name without the dashes ("max-frame", "data-dir").
+ * 0 or FIELDSYNC_EINVAL (reason in err). */
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
+/* Read `key = value` lines ('#' comments, blank lines). 0, FIELDSYNC_EIO, FIELDSYNC_EINVAL. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* Parse the server's flags (argv[0] is the program): --config FILE is read first, then the
+ * other flags override it. 0, 1 when --help was asked (usage printed), FIELDSYNC_EINVAL. */
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
+/* Fill derived defaults (port_file from data_dir). */
+void config_finish(struct config *c);
+void config_usage(FILE *f);
 
 #endif

@@ -36,6 +36,6 @@ void conn_reply_error(struct conn *c, uint32_t request_id, int code, int close, 
                       ...) __attribute__((format(printf, 5, 6)));
 /* Like conn_reply_error, with the server's HLC attached (ERROR_CLOCK_AHEAD). */
 void conn_reply_error_hlc(struct conn *c, uint32_t request_id, int code, uint64_t server_hlc,
-                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #endif

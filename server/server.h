@@ -31,5 +31,8 @@ struct server {
 uint64_t server_hlc_now(struct server *s);
 /* Wall-clock milliseconds since the epoch. */
 uint64_t server_wall_ms(const struct server *s);
+/* Run the server with these settings until SIGINT/SIGTERM (server.c). 0 after a clean
+ * shutdown, else a FIELDSYNC_E* code (reason logged). */
+int server_run(struct config *cfg);
 
 #endif

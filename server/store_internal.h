@@ -36,6 +36,30 @@ enum store_stmt_id {
     STMT_DEVICE_LIST,
     /* store_records.c and others: add below */
     STMT_FIRST_RECORDS,
+    /* store_records.c (apply) */
+    STMT_REC_GET,
+    STMT_REC_INSERT,
+    STMT_REC_UPDATE,
+    STMT_REC_UPDATE_BODY,
+    STMT_HIST_MAXSEQ,
+    STMT_HIST_INSERT,
+    STMT_CONFLICT_INSERT,
+    STMT_CONFLICT_GET,
+    STMT_CONFLICT_RESOLVE,
+    STMT_EDITOR_ADD,
+    STMT_DELIVERY_GET,
+    STMT_DELIVERY_PUT,
+    STMT_ABOVE_ANY,
+    STMT_ABOVE_GET,
+    STMT_ABOVE_ADD,
+    STMT_ABOVE_DEL,
+    STMT_DEVICE_APPLIED,
+    /* store_pull.c (read side) */
+    STMT_PULL_FEED,
+    STMT_PULL_FEED_OWN,
+    STMT_PULL_CONFLICTS,
+    STMT_PULL_RECORD,
+    STMT_PULL_HISTORY,
     STMT_COUNT = 64
 };
 

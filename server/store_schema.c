@@ -37,8 +37,83 @@ static const char *const migrations[] = {
     "  changes_received INTEGER NOT NULL DEFAULT 0,"
     "  app_version TEXT NOT NULL DEFAULT ''"
     ");"
-    /* records, clocks, history, conflicts, delivery state, feed: added by the store work */
-    ,
+    /* Records: one row per record, the merged body and its clock blob packed in the row (one
+     * report costs a few row writes, not one per field). server_seq is the feed position of
+     * the record's latest change (= the history row that made it); pull walks its index.
+     * commune, cdate (yyyymmdd) and updated_ms are extracted for coordinators' queries. */
+    "CREATE TABLE records ("
+    "  rid INTEGER PRIMARY KEY,"
+    "  id BLOB NOT NULL UNIQUE,"
+    "  collection INTEGER NOT NULL,"
+    "  region TEXT NOT NULL,"
+    "  body BLOB NOT NULL,"
+    "  clocks BLOB NOT NULL,"
+    "  deleted INTEGER NOT NULL DEFAULT 0,"
+    "  creator BLOB NOT NULL,"
+    "  commune TEXT,"
+    "  cdate INTEGER,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  server_seq INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX records_feed ON records(server_seq);"
+    "CREATE INDEX records_region ON records(region, commune);"
+    "CREATE INDEX records_cdate ON records(cdate);"
+    "CREATE INDEX records_updated ON records(updated_ms);"
+    /* Devices other than the creator that edited a record (own_only pull scope). */
+    "CREATE TABLE record_editors ("
+    "  device BLOB NOT NULL,"
+    "  rid INTEGER NOT NULL,"
+    "  PRIMARY KEY (device, rid)"
+    ") WITHOUT ROWID;"
+    /* Append-only history: one row per applied change, clustered by record; seq is the
+     * server sequence (feed position; the latest is records.server_seq). ops is the compact
+     * encoding of every op that won (store_records.c: field, element id, old value and clock, new
+     * value and clock). For the change that created the record (created = 1) ops is empty: its
+     * values are not stored twice but derived on reading from the later rows' old values and the
+     * current state. */
+    "CREATE TABLE history ("
+    "  rid INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  device BLOB NOT NULL,"
+    "  device_seq INTEGER NOT NULL,"
+    "  hlc INTEGER NOT NULL,"
+    "  server_ms INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL DEFAULT 0,"
+    "  ops BLOB NOT NULL,"
+    "  PRIMARY KEY (rid, seq)"
+    ") WITHOUT ROWID;"
+    /* Conflicts: kept until a coordinator resolves them (state 1 open, 2 resolved). */
+    "CREATE TABLE conflicts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  rid INTEGER NOT NULL,"
+    "  field INTEGER NOT NULL,"
+    "  element_id BLOB,"
+    "  winner_value BLOB NOT NULL,"
+    "  winner_hlc INTEGER NOT NULL,"
+    "  winner_device BLOB NOT NULL,"
+    "  loser_value BLOB NOT NULL,"
+    "  loser_hlc INTEGER NOT NULL,"
+    "  loser_device BLOB NOT NULL,"
+    "  state INTEGER NOT NULL DEFAULT 1,"
+    "  created_ms INTEGER NOT NULL,"
+    "  resolved_by BLOB,"
+    "  resolved_hlc INTEGER NOT NULL DEFAULT 0,"
+    "  resolved_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX conflicts_rid ON conflicts(rid);"
+    /* Delivery state for exactly-once: per device a contiguous high-water mark (every seq
+     * <= hw applied) plus the seqs above it applied out of order (a gap appears when a change
+     * is rejected: its seq stays free so a corrected resend can still apply). */
+    "CREATE TABLE delivery ("
+    "  device BLOB PRIMARY KEY,"
+    "  hw INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE delivery_above ("
+    "  device BLOB NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (device, seq)"
+    ") WITHOUT ROWID;",
 };
 
 int store_migrate(struct store *st)

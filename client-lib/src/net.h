@@ -1,0 +1,49 @@
+/*
+ * net: framed protobuf messages over the client's TLS connection, and the authenticated
+ * session (Hello/Welcome) that fieldsync_sync runs on. See net.c.
+ */
+#ifndef FIELDSYNC_NET_H
+#define FIELDSYNC_NET_H
+
+#include "internal.h"
+
+#include "hlc.h"
+#include "sync.pb-c.h"
+
+struct wire {
+    fieldsync_client *c;
+    struct tls_client *t;
+    struct fs_buf out;
+    struct fs_buf in;
+    struct fs_arena arena; /* the last received frame lives here */
+    uint32_t max_frame;
+};
+
+void wire_init(struct wire *w, fieldsync_client *c, struct tls_client *t);
+void wire_close(struct wire *w);
+int wire_send(struct wire *w, const Fieldsync__Frame *f);
+/* Send an already packed Frame payload (the header is added). */
+int wire_send_raw(struct wire *w, const uint8_t *payload, size_t len);
+/* Next frame; valid until the next wire_recv. */
+int wire_recv(struct wire *w, Fieldsync__Frame **out);
+/* The code and message of a server Error (message into the handle). */
+int wire_error(struct wire *w, const Fieldsync__Error *e);
+/* Next frame, which must answer request_id with message kind (an Error becomes its code). */
+int wire_expect(struct wire *w, uint32_t request_id, Fieldsync__Frame__MsgCase kind,
+                Fieldsync__Frame **out);
+
+/* An authenticated session. */
+struct session {
+    struct wire w;
+    struct lstore_device dev; /* as read at open, clock fields updated */
+    struct hlc hlc;
+    int resumed;
+    uint32_t max_frame, max_batch, max_ops, max_in_flight, max_page;
+    uint64_t max_clock_ahead_ms;
+    uint64_t server_high_water;
+};
+
+int session_open(struct session *s, fieldsync_client *c, uint32_t connect_ms, uint32_t io_ms);
+void session_close(struct session *s);
+
+#endif

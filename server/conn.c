@@ -1,0 +1,585 @@
+/*
+ * conn: one client connection (see conn.h and conn_internal.h): a libuv TCP stream, its TLS
+ * context, frame reassembly, the output accounting and the timers.
+ *
+ * Read path: libuv reads into one loop-wide buffer; the bytes are lent to TLS, which mbedtls
+ * consumes entirely before asking for more (it keeps partial records itself), so a connection
+ * owns no input buffer. Plaintext goes to the frame reader, frames to dispatch. When a read
+ * burst leaves nothing pending, the frame buffer and the decode arena are released, so an
+ * idle connection holds only its struct, its TLS context and its handles.
+ *
+ * Write path: replies are packed, encrypted into the TLS output buffer and handed to uv_write
+ * as one request per flush. Queued bytes are counted: past max_output the connection stops
+ * reading (a client that does not read its replies cannot make us buffer without bound);
+ * past twice that it is cut.
+ *
+ * Invariants: closing is idempotent; the struct is freed only after both handles' close
+ * callbacks ran and every conn_ref is dropped. Replies to a closing connection are dropped.
+ * Depends on tls, frame, arena, dispatch, log; never on the store.
+ */
+#include "conn_internal.h"
+
+#include "dispatch.h"
+#include "error.h"
+#include "frame.h"
+#include "log.h"
+#include "server.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_BUF_SIZE  (64 * 1024)
+#define PLAIN_BUF_SIZE (16 * 1024)
+#define LINGER_MS      3000
+#define ARENA_BLOCK    4096
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct server *s;
+    struct conn_list *list;
+    struct conn *prev, *next;
+    struct tls_conn *tls;
+    struct frame_reader fr;
+    struct arena arena;
+    struct session sess;
+    struct sockaddr_storage addr;
+    char peer[64];
+    uint64_t out_queued; /* bytes handed to uv_write, not yet written */
+    uint64_t last_active;
+    double tokens;
+    uint64_t tokens_ms;
+    unsigned in_flight;
+    unsigned refs;
+    int handles_open;
+    unsigned authed : 1, auth_pending : 1, closing : 1, hard_closed : 1, paused : 1,
+        arena_live : 1;
+};
+
+struct wreq {
+    uv_write_t req;
+    struct conn *c;
+    uint8_t *buf;
+    size_t len;
+};
+
+/* Loop thread only: one read buffer and one plaintext buffer for every connection. */
+static uint8_t read_buf[READ_BUF_SIZE];
+static uint8_t plain_buf[PLAIN_BUF_SIZE];
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_timer(uv_timer_t *t);
+
+struct server *conn_server(struct conn *c)
+{
+    return c->s;
+}
+
+const struct session *conn_session(const struct conn *c)
+{
+    return &c->sess;
+}
+
+int conn_is_closing(const struct conn *c)
+{
+    return c->closing;
+}
+
+const char *conn_peer(const struct conn *c)
+{
+    return c->peer;
+}
+
+int conn_authenticated(const struct conn *c)
+{
+    return c->authed;
+}
+
+int conn_auth_pending(const struct conn *c)
+{
+    return c->auth_pending;
+}
+
+void conn_set_auth_pending(struct conn *c, int pending)
+{
+    c->auth_pending = pending ? 1 : 0;
+}
+
+size_t conn_peer_ip(const struct conn *c, uint8_t out[16])
+{
+    if (c->addr.ss_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)&c->addr)->sin_addr, 4);
+        return 4;
+    }
+    if (c->addr.ss_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)&c->addr)->sin6_addr, 16);
+        return 16;
+    }
+    return 0;
+}
+
+static void maybe_free(struct conn *c)
+{
+    if (c->handles_open > 0 || c->refs > 0 || !c->hard_closed)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (c->list->head == c)
+        c->list->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->list->count--;
+    tls_conn_free(c->tls);
+    frame_reader_close(&c->fr);
+    arena_close(&c->arena);
+    tls_zeroize(&c->sess, sizeof c->sess);
+    free(c);
+}
+
+void conn_ref(struct conn *c)
+{
+    c->refs++;
+}
+
+void conn_unref(struct conn *c)
+{
+    if (c->refs > 0)
+        c->refs--;
+    maybe_free(c);
+}
+
+static void on_handle_close(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    c->handles_open--;
+    maybe_free(c);
+}
+
+static void hard_close(struct conn *c)
+{
+    if (c->hard_closed)
+        return;
+    c->hard_closed = 1;
+    c->closing = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_close);
+    uv_close((uv_handle_t *)&c->timer, on_handle_close);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct wreq *w = (struct wreq *)req;
+    struct conn *c = w->c;
+    c->out_queued -= w->len;
+    free(w->buf);
+    free(w);
+    if (status < 0 && !c->hard_closed) {
+        log_info("event=conn_write_fail peer=%s err=%s", c->peer, uv_err_name(status));
+        hard_close(c);
+        return;
+    }
+    if (c->closing) {
+        if (c->out_queued == 0)
+            hard_close(c);
+        return;
+    }
+    if (c->paused && c->out_queued <= c->s->cfg->max_output / 2) {
+        c->paused = 0;
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+            hard_close(c);
+    }
+}
+
+/* Hand whatever TLS produced to the socket. */
+static void flush(struct conn *c)
+{
+    if (c->hard_closed)
+        return;
+    uint8_t *buf;
+    size_t n = tls_conn_take_output(c->tls, &buf);
+    if (n == 0)
+        return;
+    struct wreq *w = malloc(sizeof *w);
+    if (!w) {
+        free(buf);
+        hard_close(c);
+        return;
+    }
+    w->c = c;
+    w->buf = buf;
+    w->len = n;
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)n);
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (r < 0) {
+        free(buf);
+        free(w);
+        log_info("event=conn_write_fail peer=%s err=%s", c->peer, uv_err_name(r));
+        hard_close(c);
+        return;
+    }
+    c->out_queued += n;
+    uint64_t max = c->s->cfg->max_output;
+    if (c->out_queued > 2 * max) {
+        log_warn("event=conn_cut peer=%s reason=output_over_limit queued=%llu", c->peer,
+                 (unsigned long long)c->out_queued);
+        hard_close(c);
+    } else if (c->out_queued > max && !c->paused && !c->closing) {
+        c->paused = 1;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        log_info("event=conn_paused peer=%s queued=%llu", c->peer,
+                 (unsigned long long)c->out_queued);
+    }
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    log_info("event=conn_close peer=%s reason=%s", c->peer, reason);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    tls_conn_close_notify(c->tls);
+    flush(c);
+    if (c->hard_closed)
+        return;
+    if (c->out_queued == 0) {
+        hard_close(c);
+        return;
+    }
+    /* Let the last frames (an Error saying why) leave, but not forever. */
+    uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+}
+
+void conn_close_all(struct conn_list *list, const char *reason)
+{
+    for (struct conn *c = list->head; c; c = c->next)
+        conn_close(c, reason);
+}
+
+/* Pack f (with request_id) and encrypt it. */
+static void send_frame(struct conn *c, uint32_t request_id, const Fieldsync__Frame *f)
+{
+    if (c->closing)
+        return;
+    Fieldsync__Frame copy = *f;
+    copy.request_id = request_id;
+    size_t n = frame_encoded_size(&copy);
+    uint8_t small[2048];
+    uint8_t *buf = n <= sizeof small ? small : malloc(n);
+    if (!buf) {
+        log_error("event=conn_nomem peer=%s bytes=%zu", c->peer, n);
+        hard_close(c);
+        return;
+    }
+    int rc = frame_encode(&copy, buf, n) == n ? tls_conn_write(c->tls, buf, n) : FIELDSYNC_EINTERNAL;
+    /* Replies may carry secrets (EnrollResult): wipe the plaintext copy. */
+    tls_zeroize(buf, n);
+    if (buf != small)
+        free(buf);
+    if (rc < 0) {
+        char e[200];
+        tls_conn_errstr(c->tls, e, sizeof e);
+        log_error("event=conn_send_fail peer=%s code=%s err=\"%s\"", c->peer, error_name(rc), e);
+        hard_close(c);
+        return;
+    }
+    c->last_active = uv_now(c->s->loop);
+    flush(c);
+}
+
+static void end_request(struct conn *c)
+{
+    if (c->in_flight > 0)
+        c->in_flight--;
+}
+
+void conn_reply(struct conn *c, uint32_t request_id, const Fieldsync__Frame *f)
+{
+    end_request(c);
+    send_frame(c, request_id, f);
+}
+
+static void error_frame(struct conn *c, uint32_t request_id, int code, int close,
+                        uint64_t server_hlc, const char *msg)
+{
+    log_info("event=error peer=%s request_id=%u code=%s closing=%d msg=\"%s\"", c->peer,
+             request_id, error_name(code), close, msg);
+    if (c->closing)
+        return;
+    Fieldsync__Error e = FIELDSYNC__ERROR__INIT;
+    e.code = (Fieldsync__ErrorCode)error_to_wire(code);
+    e.message = (char *)msg;
+    e.server_hlc = server_hlc;
+    e.closing = close ? 1 : 0;
+    Fieldsync__Frame f = FIELDSYNC__FRAME__INIT;
+    f.msg_case = FIELDSYNC__FRAME__MSG_ERROR;
+    f.error = &e;
+    send_frame(c, request_id, &f);
+    if (close)
+        conn_close(c, error_name(code));
+}
+
+void conn_send_error(struct conn *c, uint32_t request_id, int code, int close, const char *msg)
+{
+    error_frame(c, request_id, code, close, server_hlc_now(c->s), msg);
+}
+
+void conn_reply_error(struct conn *c, uint32_t request_id, int code, int close, const char *fmt,
+                      ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    end_request(c);
+    error_frame(c, request_id, code, close, server_hlc_now(c->s), msg);
+}
+
+void conn_reply_error_hlc(struct conn *c, uint32_t request_id, int code, uint64_t server_hlc,
+                          const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    end_request(c);
+    error_frame(c, request_id, code, 0, server_hlc, msg);
+}
+
+int conn_request_begin(struct conn *c)
+{
+    const struct config *cfg = c->s->cfg;
+    if (c->authed && cfg->rate_per_device > 0) {
+        /* Token bucket: rate per second, burst 4x. */
+        uint64_t now = uv_now(c->s->loop);
+        double burst = 4.0 * cfg->rate_per_device;
+        c->tokens += (double)(now - c->tokens_ms) * cfg->rate_per_device / 1000.0;
+        if (c->tokens > burst)
+            c->tokens = burst;
+        c->tokens_ms = now;
+        if (c->tokens < 1.0)
+            return FIELDSYNC_ERATE;
+        c->tokens -= 1.0;
+    }
+    if (c->in_flight >= cfg->max_in_flight)
+        return FIELDSYNC_EBUSY;
+    c->in_flight++;
+    return 0;
+}
+
+void conn_set_session(struct conn *c, const struct session *s)
+{
+    const struct config *cfg = c->s->cfg;
+    c->sess = *s;
+    c->authed = 1;
+    c->tokens = 4.0 * cfg->rate_per_device;
+    c->tokens_ms = uv_now(c->s->loop);
+    frame_reader_set_limit(&c->fr, cfg->max_frame);
+    arena_close(&c->arena);
+    arena_init(&c->arena, ARENA_BLOCK, 4 * (size_t)cfg->max_frame + 65536);
+    c->last_active = uv_now(c->s->loop);
+    if (!c->closing)
+        uv_timer_start(&c->timer, on_timer, cfg->idle_timeout_ms, 0);
+}
+
+void conn_restart_handshake_timer(struct conn *c)
+{
+    if (!c->closing && !c->authed)
+        uv_timer_start(&c->timer, on_timer, c->s->cfg->handshake_timeout_ms, 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->closing) { /* linger over */
+        hard_close(c);
+        return;
+    }
+    if (!c->authed) {
+        if (!tls_conn_handshake_done(c->tls)) {
+            log_info("event=conn_timeout peer=%s phase=tls", c->peer);
+            hard_close(c);
+        } else {
+            conn_send_error(c, 0, FIELDSYNC_ETIMEDOUT, 1, "handshake timeout: no Hello");
+        }
+        return;
+    }
+    uint64_t now = uv_now(c->s->loop);
+    uint64_t idle = c->s->cfg->idle_timeout_ms;
+    if (c->in_flight == 0 && now - c->last_active >= idle) {
+        conn_send_error(c, 0, FIELDSYNC_ETIMEDOUT, 1, "idle timeout");
+        return;
+    }
+    uint64_t left = c->in_flight ? idle : idle - (now - c->last_active);
+    uv_timer_start(&c->timer, on_timer, left, 0);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init((char *)read_buf, sizeof read_buf);
+}
+
+/* Whole frames out of the reader, into dispatch. */
+static void drain_frames(struct conn *c)
+{
+    for (;;) {
+        if (c->closing)
+            return;
+        const uint8_t *payload;
+        size_t len;
+        int r = frame_reader_next(&c->fr, &payload, &len);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "frame over the limit of %u bytes", c->fr.limit);
+            conn_send_error(c, 0, FIELDSYNC_EFRAMESIZE, 1, msg);
+            return;
+        }
+        c->last_active = uv_now(c->s->loop);
+        c->arena_live = 1;
+        dispatch_frame(c, payload, len, &c->arena);
+        arena_reset(&c->arena);
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = st->data;
+    (void)buf;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            log_info("event=conn_read_fail peer=%s err=%s", c->peer, uv_err_name((int)nread));
+        else
+            log_debug("event=conn_eof peer=%s", c->peer);
+        hard_close(c);
+        return;
+    }
+    if (c->closing)
+        return;
+    tls_conn_input(c->tls, read_buf, (size_t)nread);
+    if (!tls_conn_handshake_done(c->tls)) {
+        int r = tls_conn_handshake(c->tls);
+        if (r < 0) {
+            char e[200];
+            tls_conn_errstr(c->tls, e, sizeof e);
+            log_info("event=tls_fail peer=%s err=\"%s\"", c->peer, e);
+            flush(c); /* the alert, if mbedtls wrote one */
+            conn_close(c, "tls");
+            return;
+        }
+        flush(c);
+        if (r == 0)
+            return;
+        log_debug("event=tls_ok peer=%s suite=%s", c->peer, tls_conn_suite(c->tls));
+    }
+    for (;;) {
+        int n = tls_conn_read(c->tls, plain_buf, sizeof plain_buf);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (n == FIELDSYNC_EIO) {
+                conn_close(c, "peer_closed");
+            } else {
+                char e[200];
+                tls_conn_errstr(c->tls, e, sizeof e);
+                log_info("event=tls_fail peer=%s err=\"%s\"", c->peer, e);
+                conn_close(c, "tls");
+            }
+            return;
+        }
+        if (frame_reader_feed(&c->fr, plain_buf, (size_t)n) < 0) {
+            log_error("event=conn_nomem peer=%s", c->peer);
+            hard_close(c);
+            return;
+        }
+        drain_frames(c);
+        if (c->closing)
+            return;
+    }
+    flush(c);
+    /* Idle again: give back what a burst used. */
+    frame_reader_shrink(&c->fr);
+    if (c->arena_live) {
+        size_t limit = c->arena.limit;
+        arena_close(&c->arena);
+        arena_init(&c->arena, ARENA_BLOCK, limit);
+        c->arena_live = 0;
+    }
+    tls_zeroize(plain_buf, sizeof plain_buf);
+}
+
+int conn_accept(struct server *s, struct conn_list *list, uv_stream_t *server_stream)
+{
+    int rc = FIELDSYNC_ENOMEM;
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        goto out;
+    c->s = s;
+    c->list = list;
+    frame_reader_init(&c->fr, s->cfg->max_frame_preauth);
+    arena_init(&c->arena, ARENA_BLOCK, 4 * (size_t)s->cfg->max_frame_preauth + 65536);
+    rc = FIELDSYNC_EIO;
+    /* Neither init can fail for a plain TCP handle and a timer (no socket is created yet). */
+    if (uv_tcp_init(s->loop, &c->tcp) != 0 || uv_timer_init(s->loop, &c->timer) != 0)
+        goto out;
+    c->tcp.data = c;
+    c->timer.data = c;
+    /* From here on the handles exist: failures go through hard_close. */
+    c->handles_open = 2;
+    c->next = list->head;
+    if (list->head)
+        list->head->prev = c;
+    list->head = c;
+    list->count++;
+    if (uv_accept(server_stream, (uv_stream_t *)&c->tcp) != 0) {
+        hard_close(c);
+        return FIELDSYNC_EIO;
+    }
+    int alen = sizeof c->addr;
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->addr, &alen) == 0) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (c->addr.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&c->addr;
+            uv_ip4_name(a, ip, sizeof ip);
+            port = ntohs(a->sin_port);
+        } else if (c->addr.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&c->addr;
+            uv_ip6_name(a, ip, sizeof ip);
+            port = ntohs(a->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if ((rc = tls_conn_new(s->tls, &c->tls)) < 0) {
+        hard_close(c);
+        return rc;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        hard_close(c);
+        return FIELDSYNC_EIO;
+    }
+    uv_timer_start(&c->timer, on_timer, s->cfg->handshake_timeout_ms, 0);
+    c->last_active = uv_now(s->loop);
+    log_debug("event=conn_open peer=%s conns=%u", c->peer, list->count);
+    return 0;
+out:
+    if (c)
+        arena_close(&c->arena);
+    free(c);
+    return rc;
+}

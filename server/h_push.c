@@ -1,0 +1,150 @@
+/*
+ * h_push: the PushBatch handler. On the loop thread it checks the batch size, copies the raw
+ * frame into a job with the session and the server's wall-clock time (the clock bound is
+ * measured against the time the batch arrived: the writer thread never reads loop-thread
+ * state such as server->clock), holds a reference on the connection and queues the job on
+ * the writer. On the writer thread the job decodes the frame again into an arena and applies
+ * it (store_apply_batch). Back on the loop thread, after the group commit, it answers with a
+ * PushAck (one result per change, in batch order) or an Error, then drops its reference.
+ *
+ * Depends on conn (replies), writer, store_records; never on sockets or SQLite directly.
+ */
+#include "arena.h"
+#include "conn.h"
+#include "error.h"
+#include "frame.h"
+#include "handlers.h"
+#include "server.h"
+#include "store_records.h"
+#include "writer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct push_job {
+    struct writer_job wj; /* first: the writer hands this back */
+    struct conn *c;
+    struct server *server;
+    uint32_t request_id;
+    struct session sess;
+    struct store_apply_ctx ctx;
+    uint64_t max_hlc; /* greatest clock applied, merged into the server's clock in done */
+    size_t n;
+    struct store_change_result *results;
+    size_t len;
+    uint8_t *payload;
+};
+
+static int push_run(struct store *st, struct writer_job *wj)
+{
+    struct push_job *job = (struct push_job *)wj;
+    struct arena a;
+    Fieldsync__Frame *f = NULL;
+    arena_init(&a, 64 * 1024, 0);
+    int rc = frame_decode(job->payload, job->len, &a.pb, &f);
+    if (rc < 0)
+        goto out;
+    rc = FIELDSYNC_EPROTO;
+    if (f->msg_case != FIELDSYNC__FRAME__MSG_PUSH || f->push->n_changes != job->n)
+        goto out;
+    job->ctx.sess = &job->sess;
+    rc = store_apply_batch(st, &job->ctx, f->push->changes, job->n, job->results, &job->max_hlc);
+out:
+    arena_close(&a);
+    return rc;
+}
+
+static void push_done(struct writer_job *wj)
+{
+    struct push_job *job = (struct push_job *)wj;
+    struct server *s = job->server;
+    if (job->wj.rc < 0) {
+        conn_reply_error(job->c, job->request_id, job->wj.rc, 0, "push not applied: %s",
+                         error_str(job->wj.rc));
+        goto out;
+    }
+    if (job->max_hlc)
+        hlc_update(&s->clock, job->max_hlc, server_wall_ms(s));
+
+    Fieldsync__ChangeResult *res = calloc(job->n, sizeof *res);
+    Fieldsync__ChangeResult **ptrs = calloc(job->n, sizeof *ptrs);
+    if ((!res || !ptrs) && job->n) {
+        free(res);
+        free(ptrs);
+        conn_reply_error(job->c, job->request_id, FIELDSYNC_ENOMEM, 0, "push ack");
+        goto out;
+    }
+    for (size_t i = 0; i < job->n; i++) {
+        const struct store_change_result *r = &job->results[i];
+        Fieldsync__ChangeResult *cr = &res[i];
+        fieldsync__change_result__init(cr);
+        cr->device_seq = r->device_seq;
+        cr->status = (Fieldsync__ChangeStatus)r->status;
+        if (r->status == FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED) {
+            cr->error = (Fieldsync__ErrorCode)error_to_wire(r->code);
+            cr->message = (char *)job->results[i].message;
+        }
+        cr->conflicts = r->conflicts;
+        ptrs[i] = cr;
+    }
+    Fieldsync__PushAck ack = FIELDSYNC__PUSH_ACK__INIT;
+    ack.n_results = job->n;
+    ack.results = ptrs;
+    ack.server_hlc = server_hlc_now(s);
+    Fieldsync__Frame f = FIELDSYNC__FRAME__INIT;
+    f.request_id = job->request_id;
+    f.msg_case = FIELDSYNC__FRAME__MSG_PUSH_ACK;
+    f.push_ack = &ack;
+    conn_reply(job->c, job->request_id, &f);
+    free(ptrs);
+    free(res);
+out:
+    conn_unref(job->c);
+    free(job);
+}
+
+void h_push(struct conn *c, const Fieldsync__Frame *f, const uint8_t *payload, size_t len)
+{
+    struct server *s = conn_server(c);
+    const struct config *cfg = s->cfg;
+    const Fieldsync__PushBatch *b = f->push;
+    if (!s->writer || s->shutting_down) {
+        conn_reply_error(c, f->request_id, FIELDSYNC_ESHUTDOWN, 0, "server shutting down");
+        return;
+    }
+    if (b->n_changes > cfg->max_batch) {
+        conn_reply_error(c, f->request_id, FIELDSYNC_EBATCH, 0,
+                         "%zu changes in one batch (limit %u)", b->n_changes, cfg->max_batch);
+        return;
+    }
+    /* One allocation: the job, its results, then the frame copy (len is bounded by the frame
+     * limit, checked by the framing layer before it allocated anything). */
+    size_t n = b->n_changes;
+    struct push_job *job = malloc(sizeof *job + n * sizeof *job->results + len);
+    if (!job) {
+        conn_reply_error(c, f->request_id, FIELDSYNC_ENOMEM, 0, "push: out of memory");
+        return;
+    }
+    memset(job, 0, sizeof *job);
+    job->wj.run = push_run;
+    job->wj.done = push_done;
+    job->c = c;
+    job->server = s;
+    job->request_id = f->request_id;
+    job->sess = *conn_session(c);
+    job->ctx.now_ms = server_wall_ms(s);
+    job->ctx.max_clock_ahead_ms = cfg->max_clock_ahead_ms;
+    job->ctx.max_ops = cfg->max_ops;
+    job->n = n;
+    job->results = (struct store_change_result *)(job + 1);
+    job->payload = (uint8_t *)(job->results + n);
+    job->len = len;
+    memcpy(job->payload, payload, len);
+    conn_ref(c);
+    int rc = writer_submit(s->writer, &job->wj);
+    if (rc < 0) {
+        conn_reply_error(c, f->request_id, FIELDSYNC_ESHUTDOWN, 0, "server shutting down");
+        conn_unref(c);
+        free(job);
+    }
+}

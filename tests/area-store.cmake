@@ -1,0 +1,5 @@
+# Store area: records, history, conflicts, delivery state, feed, reader pool, crash safety.
+fs_test(NAME test_store SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store.c LIBS fs_server
+        TIMEOUT 60)
+fs_test(NAME test_store_crash SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store_crash.c
+        LIBS fs_server TIMEOUT 60)

@@ -1,0 +1,278 @@
+/*
+ * test_sync_basic: libfieldsync against the real fieldsync-server (child process on
+ * 127.0.0.1, port 0, dev certificates, enrolment codes from the real admin CLI), through the
+ * public API only: enrol, create offline, sync, pull from a second device, TLS session
+ * resumption, a cancelled sync that the next one finishes without duplicates, a conflict seen
+ * by a coordinator and resolved.
+ */
+#include "check.h"
+#include "consultation.pb-c.h"
+#include "fieldsync.h"
+#include "support/testserver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct testserver ts;
+static char dir[256];
+
+static fieldsync_client *device(const char *name, const char *role, const char *regions)
+{
+    char path[400], code[64];
+    fieldsync_client *c = NULL;
+    snprintf(path, sizeof path, "%s/%s.db", dir, name);
+    CHECK_EQ(fieldsync_open(path, NULL, &c), 0);
+    CHECK_EQ(testserver_enroll(&ts, role, regions, 0, code, sizeof code), 0);
+    int rc = fieldsync_enroll(c, "localhost", (uint16_t)ts.port, ts.ca_path, code, name);
+    if (rc)
+        fprintf(stderr, "enroll: %s: %s\n", fieldsync_err_name(rc), fieldsync_errmsg(c));
+    CHECK_EQ(rc, 0);
+    /* A code works once. */
+    fieldsync_client *again = NULL;
+    snprintf(path, sizeof path, "%s/%s-again.db", dir, name);
+    CHECK_EQ(fieldsync_open(path, NULL, &again), 0);
+    CHECK_EQ(fieldsync_enroll(again, "localhost", (uint16_t)ts.port, ts.ca_path, code, NULL),
+             FIELDSYNC_EENROLL);
+    fieldsync_close(again);
+    return c;
+}
+
+static int sync_ok(fieldsync_client *c, fieldsync_sync_stats *st)
+{
+    fieldsync_sync_opts o;
+    fieldsync_sync_opts_init(&o);
+    o.stats = st;
+    int rc = fieldsync_sync(c, &o);
+    if (rc)
+        fprintf(stderr, "sync: %s: %s\n", fieldsync_err_name(rc), fieldsync_errmsg(c));
+    return rc;
+}
+
+static Fieldsync__ConsultationReport *report(fieldsync_client *c, const uint8_t id[16])
+{
+    fieldsync_record *r = NULL;
+    CHECK_EQ(fieldsync_get(c, id, &r), 0);
+    Fieldsync__ConsultationReport *m =
+        fieldsync__consultation_report__unpack(NULL, r->body_len, r->body);
+    CHECK(m != NULL);
+    fieldsync_free(c, r);
+    return m;
+}
+
+struct cancel_after {
+    int acks;
+    int seen_push;
+};
+
+static int cancel_cb(const fieldsync_progress *p, void *user)
+{
+    struct cancel_after *k = user;
+    if (p->phase == FIELDSYNC_PHASE_PUSH && p->done > 0)
+        return ++k->seen_push >= k->acks;
+    return 0;
+}
+
+static int first_conflict(const fieldsync_conflict *cf, void *user)
+{
+    fieldsync_conflict *out = user;
+    if (out->id == 0 && cf->state == FIELDSYNC_CONFLICT_OPEN) {
+        *out = *cf;
+        out->winner_value = out->loser_value = NULL; /* views end with the callback */
+        out->element_id = NULL;
+    }
+    return 0;
+}
+
+static uint8_t loser_copy[256];
+static size_t loser_len;
+
+static int grab_loser(const fieldsync_conflict *cf, void *user)
+{
+    uint64_t id = *(uint64_t *)user;
+    if (cf->id == id && cf->loser_len <= sizeof loser_copy) {
+        memcpy(loser_copy, cf->loser_value, cf->loser_len);
+        loser_len = cf->loser_len;
+    }
+    return 0;
+}
+
+static int count_state(const fieldsync_conflict *cf, void *user)
+{
+    int *n = user;
+    n[cf->state]++;
+    return 0;
+}
+
+static void test_client_sync_push_pull_conflict(void)
+{
+    fieldsync_sync_stats st;
+    fieldsync_status s;
+    uint8_t id[16], e1[16];
+
+    fieldsync_client *a = device("phone-a", "collector", "GAO");
+    fieldsync_client *b = device("coord-b", "coordinator", "GAO");
+    CHECK_EQ(fieldsync_status_get(a, &s), 0);
+    CHECK_EQ(s.enrolled, 1);
+    CHECK_EQ(s.role, FIELDSYNC_ROLE_COLLECTOR);
+    CHECK_STR(s.regions, "GAO");
+    CHECK_EQ(s.server_port, ts.port);
+
+    /* Offline on A: a report with a concern. */
+    CHECK_EQ(fieldsync_create(a, FIELDSYNC_COLLECTION_CONSULTATION, "GAO", id), 0);
+    CHECK_EQ(fieldsync_set_string(a, id, 3, "Ansongo"), 0);
+    CHECK_EQ(fieldsync_set_string(a, id, 18, "Première version"), 0);
+    CHECK_EQ(fieldsync_new_id(a, e1), 0);
+    Fieldsync__Concern k = FIELDSYNC__CONCERN__INIT;
+    uint8_t buf[256];
+    k.description = (char *)"Engins explosifs sur l'axe Gao–Ansongo";
+    k.category = FIELDSYNC__CONCERN_CATEGORY__CONCERN_IMPROVISED_EXPLOSIVES;
+    size_t n = fieldsync__concern__pack(&k, buf);
+    CHECK_EQ(fieldsync_element_put(a, id, 14, e1, buf, n), 0);
+
+    CHECK_EQ(sync_ok(a, &st), 0);
+    CHECK_EQ(st.pushed, 1); /* a new record: one change with its body */
+    CHECK_EQ(st.rejected, 0);
+    CHECK_EQ(fieldsync_status_get(a, &s), 0);
+    CHECK_EQ(s.pending_changes, 0);
+    CHECK(s.last_sync_ms > 0);
+    CHECK_EQ(s.device_seq, 1);
+
+    /* B pulls it: same bytes as A holds. */
+    CHECK_EQ(sync_ok(b, &st), 0);
+    CHECK(st.pulled >= 1);
+    fieldsync_record *ra = NULL, *rb = NULL;
+    CHECK_EQ(fieldsync_get(a, id, &ra), 0);
+    CHECK_EQ(fieldsync_get(b, id, &rb), 0);
+    CHECK_EQ(rb->body_len, ra->body_len);
+    CHECK_MEM(rb->body, ra->body, ra->body_len);
+    CHECK_STR(rb->commune, "Ansongo");
+    fieldsync_free(a, ra);
+    fieldsync_free(b, rb);
+    CHECK_EQ(fieldsync_status_get(b, &s), 0);
+    CHECK(s.cursor > 0);
+
+    /* A again: the TLS session is resumed, nothing to push, nothing new applied twice. */
+    CHECK_EQ(sync_ok(a, &st), 0);
+    CHECK_EQ(st.pushed, 0);
+    CHECK_EQ(st.resumed, 1);
+
+    /* Both edit the summary concurrently: A first, then B (whose base is the old clock). */
+    CHECK_EQ(fieldsync_set_string(a, id, 18, "Version de A"), 0);
+    CHECK_EQ(fieldsync_set_string(b, id, 18, "Version de B"), 0);
+    CHECK_EQ(sync_ok(a, &st), 0);
+    CHECK_EQ(st.pushed, 1);
+    CHECK_EQ(sync_ok(b, &st), 0);
+    CHECK_EQ(st.pushed, 1);
+    CHECK(st.conflicts >= 1);
+    fieldsync_conflict cf;
+    memset(&cf, 0, sizeof cf);
+    CHECK_EQ(fieldsync_conflicts(b, first_conflict, &cf), 0);
+    CHECK(cf.id != 0);
+    CHECK_MEM(cf.record_id, id, 16);
+    CHECK_EQ(cf.field, 18);
+    CHECK(cf.winner_hlc > 0 && cf.loser_hlc > 0);
+
+    /* The coordinator takes the losing value. */
+    CHECK_EQ(fieldsync_conflicts(b, grab_loser, &cf.id), 0);
+    CHECK(loser_len > 0);
+    CHECK_EQ(fieldsync_resolve(b, cf.id, loser_copy, loser_len), 0);
+    CHECK_EQ(fieldsync_resolve(b, cf.id, loser_copy, loser_len), FIELDSYNC_ESTATE);
+    CHECK_EQ(sync_ok(b, &st), 0);
+    CHECK_EQ(st.pushed, 1);
+    int states[4] = {0};
+    CHECK_EQ(fieldsync_conflicts(b, count_state, states), 0);
+    CHECK_EQ(states[FIELDSYNC_CONFLICT_OPEN], 0);
+    CHECK(states[FIELDSYNC_CONFLICT_RESOLVED] >= 1);
+
+    /* A converges on the resolved value. */
+    CHECK_EQ(sync_ok(a, &st), 0);
+    Fieldsync__ConsultationReport *ma = report(a, id), *mb = report(b, id);
+    CHECK_STR(ma->summary, mb->summary);
+    fieldsync__consultation_report__free_unpacked(ma, NULL);
+    fieldsync__consultation_report__free_unpacked(mb, NULL);
+
+    fieldsync_close(a);
+    fieldsync_close(b);
+}
+
+static void test_client_sync_cancel_then_resume(void)
+{
+    fieldsync_sync_stats st;
+    fieldsync_sync_opts o;
+    struct cancel_after k = {.acks = 1};
+    fieldsync_client *a = device("phone-c", "collector", "MENAKA");
+    enum { N = 300 };
+    uint8_t id[16];
+
+    for (int i = 0; i < N; i++) {
+        char s[64];
+        CHECK_EQ(fieldsync_create(a, 1, "MENAKA", id), 0);
+        snprintf(s, sizeof s, "Consultation n°%d à Ménaka", i);
+        CHECK_EQ(fieldsync_set_string(a, id, 18, s), 0);
+    }
+    fieldsync_sync_opts_init(&o);
+    o.progress = cancel_cb;
+    o.user = &k;
+    o.stats = &st;
+    CHECK_EQ(fieldsync_sync(a, &o), FIELDSYNC_ECANCELED);
+    uint64_t first = st.pushed;
+    CHECK(first >= 1);
+    CHECK(first < N);
+    /* The rest goes on the next sync; nothing is applied twice. */
+    CHECK_EQ(sync_ok(a, &st), 0);
+    CHECK_EQ(first + st.pushed + st.duplicates, N);
+    fieldsync_status s;
+    CHECK_EQ(fieldsync_status_get(a, &s), 0);
+    CHECK_EQ(s.pending_changes, 0);
+    CHECK_EQ(s.device_seq, N);
+
+    /* Out of scope: a MENAKA collector writing in GAO is rejected and set aside. */
+    CHECK_EQ(fieldsync_create(a, 1, "GAO", id), 0);
+    CHECK_EQ(sync_ok(a, &st), 0);
+    CHECK_EQ(st.rejected, 1);
+    CHECK_EQ(fieldsync_status_get(a, &s), 0);
+    CHECK_EQ(s.rejected_changes, 1);
+    CHECK_EQ(s.pending_changes, 0);
+    CHECK_EQ(sync_ok(a, &st), 0); /* not resent */
+    CHECK_EQ(st.pushed + st.rejected, 0);
+    fieldsync_close(a);
+}
+
+static void test_client_sync_errors(void)
+{
+    fieldsync_client *c = NULL;
+    char path[400], code[64];
+    snprintf(path, sizeof path, "%s/bad.db", dir);
+    CHECK_EQ(fieldsync_open(path, NULL, &c), 0);
+    CHECK_EQ(fieldsync_enroll(c, "localhost", (uint16_t)ts.port, ts.ca_path, "AAAA-BBBB-CCCC-DDDD",
+                              NULL),
+             FIELDSYNC_EENROLL);
+    CHECK(strstr(fieldsync_errmsg(c), "server") != NULL);
+    CHECK_EQ(testserver_enroll(&ts, "collector", "GAO", 0, code, sizeof code), 0);
+    /* Nothing listening: ECONNECT. */
+    CHECK_EQ(fieldsync_enroll(c, "127.0.0.1", 1, ts.ca_path, code, NULL), FIELDSYNC_ECONNECT);
+    /* By IP literal (the dev certificate names 127.0.0.1 too). */
+    CHECK_EQ(fieldsync_enroll(c, "127.0.0.1", (uint16_t)ts.port, ts.ca_path, code, NULL), 0);
+    fieldsync_close(c);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/fs-client-sync-XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    if (testserver_start(&ts, NULL) != 0) {
+        fprintf(stderr, "cannot start the server (FS_SERVER_BIN=%s)\n",
+                getenv("FS_SERVER_BIN") ? getenv("FS_SERVER_BIN") : "unset");
+        return 1;
+    }
+    RUN(test_client_sync_push_pull_conflict);
+    RUN(test_client_sync_cancel_then_resume);
+    RUN(test_client_sync_errors);
+    CHECK_EQ(testserver_stop(&ts), 0);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK_EQ(system(cmd), 0);
+    return 0;
+}
