@@ -248,19 +248,16 @@ static int update_heads(struct merge_index *ix, struct merge_entry *cur,
     struct merge_head extra;
     head_from_entry(&extra, c > 0 ? cur : cand);
     uint64_t base = (cand->flags & MERGE_F_BASE) ? cand->base_hlc : 0;
-    size_t start = ix->nh, n = 0;
+    size_t start = ix->nh, n = 0, k = 0;
     int placed = 0;
-    for (uint32_t k = 0; k <= cur->nheads; k++) {
+    while (k < cur->nheads || !placed) {
         const struct merge_head *h;
         if (!placed &&
             (k == cur->nheads || hlc_cmp(extra.hlc, extra.dev, old[k].hlc, old[k].dev) < 0)) {
             h = &extra;
             placed = 1;
-            k--; /* old[k] still to place */
-        } else if (k == cur->nheads) {
-            break;
         } else {
-            h = &old[k];
+            h = &old[k++];
         }
         if (sees(cand->hlc, cand->dev, base, cand->base_dev, h->hlc, h->dev))
             continue; /* cand was written over it: no longer a head */
@@ -694,6 +691,10 @@ int merge_open_conflicts(const ProtobufCMessageDescriptor *desc, const struct me
             o.element_id_len = e->idlen;
             o.winner_value = e->val;
             o.winner_len = e->vlen;
+            if (e->field == 0 && (e->flags & MERGE_F_TOMB)) {
+                o.winner_value = deleted_value;
+                o.winner_len = 1;
+            }
             o.winner_tombstone = !!(e->flags & MERGE_F_TOMB);
             o.winner_hlc = e->hlc;
             o.winner_device = e->dev;

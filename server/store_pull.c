@@ -47,9 +47,9 @@ static void record_view(sqlite3_stmt *s, struct store_record_view *v)
     v->updated_ms = sqlite3_column_int64(s, 9);
 }
 
-/* Call cb for each conflict of record rid. */
+/* Call cb for each conflict of record rid, adding their size to *bytes when given. */
 static int conflicts_of(struct store *st, int64_t rid, const uint8_t *record_id,
-                        store_conflict_cb cb, void *user)
+                        store_conflict_cb cb, void *user, size_t *bytes)
 {
     sqlite3_stmt *s = store_stmt(
         st, STMT_PULL_CONFLICTS,
@@ -78,6 +78,8 @@ static int conflicts_of(struct store *st, int64_t rid, const uint8_t *record_id,
         c.state = sqlite3_column_int(s, 9);
         c.resolved_by = sqlite3_column_type(s, 10) == SQLITE_NULL ? NULL : blob16(s, 10);
         c.resolved_hlc = (uint64_t)sqlite3_column_int64(s, 11);
+        if (bytes)
+            *bytes += c.element_id_len + c.winner_len + c.loser_len + 96;
         if ((rc = cb(user, &c)) != 0)
             break;
     }
@@ -146,11 +148,12 @@ int store_pull(struct store *st, const struct store_pull_req *req, store_record_
         }
         if ((rc = record_cb(user, &v)) != 0)
             break;
-        if (conflict_cb &&
-            (rc = conflicts_of(st, sqlite3_column_int64(s, 0), v.id, conflict_cb, user)) != 0)
-            break;
         n++;
         bytes += size;
+        /* Conflicts count against the byte budget too (the page must fit one frame). */
+        if (conflict_cb && (rc = conflicts_of(st, sqlite3_column_int64(s, 0), v.id, conflict_cb,
+                                              user, &bytes)) != 0)
+            break;
         cursor = v.server_seq;
     }
     if (rc == 0 && r != SQLITE_DONE && r != SQLITE_ROW)
@@ -197,7 +200,7 @@ int store_conflict_walk(struct store *st, const uint8_t id[16], store_conflict_c
         return rc < 0 ? rc : FIELDSYNC_ENOTFOUND;
     int64_t rid = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
-    return conflicts_of(st, rid, id, cb, user);
+    return conflicts_of(st, rid, id, cb, user, NULL);
 }
 
 static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)

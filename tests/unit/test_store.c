@@ -670,6 +670,24 @@ static void test_store_feed_order_and_pages(void)
     CHECK_EQ(p.n, 3);
     CHECK(more);
     CHECK_U64(next, ==, p.seq[2]);
+    /* The byte budget: a page holds at least one record, then stops before the budget. */
+    {
+        struct store_pull_req req = {.sess = &col, .cursor = 0, .limit = 10, .max_bytes = 1};
+        memset(&p, 0, sizeof p);
+        CHECK_EQ(store_begin(st), 0);
+        CHECK_EQ(store_pull(st, &req, page_record, page_conflict, &p, &next, &more), 0);
+        CHECK_EQ(store_commit(st), 0);
+        CHECK_EQ(p.n, 1);
+        CHECK(more);
+        CHECK_U64(next, ==, p.seq[0]);
+        req.max_bytes = 2 * (p.body_len[0] + 200);
+        memset(&p, 0, sizeof p);
+        CHECK_EQ(store_begin(st), 0);
+        CHECK_EQ(store_pull(st, &req, page_record, page_conflict, &p, &next, &more), 0);
+        CHECK_EQ(store_commit(st), 0);
+        CHECK(p.n >= 1 && p.n < 10);
+        CHECK(more);
+    }
     uint64_t cursor_after_all = all.seq[9];
     pull(st, &col, cursor_after_all, 3, &p, &next, &more);
     CHECK_EQ(p.n, 0);

@@ -1,0 +1,6 @@
+# End-to-end: real server, real TLS, real libfieldsync stores (included last: it needs the
+# test support library from area-transport.cmake).
+if(TARGET fs_testsupport AND TARGET fieldsync AND TARGET fieldsync-server)
+  fs_test(NAME test_e2e SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_e2e.c
+          LIBS fieldsync fs_proto fs_testsupport TIMEOUT 180 LABELS integration)
+endif()
