@@ -430,6 +430,43 @@ static double raw_sqlite(const char *path, const struct dataset *d, int upsert)
     return t;
 }
 
+/* ---- pull: a page from the start vs a page from a recent cursor ---- */
+
+static int count_cb(void *user, const struct store_record_view *v)
+{
+    (void)v;
+    (*(size_t *)user)++;
+    return 0;
+}
+
+/* Seconds for one 500-record page after cursor (best of 5), read-only store. */
+static double pull_page(const char *path, uint64_t cursor, size_t *got)
+{
+    struct store *st;
+    char err[256];
+    int rc = store_open(&st, path, 0, NULL, err, sizeof err);
+    if (rc < 0)
+        die(err, rc);
+    struct session admin = sess;
+    struct store_pull_req req = {.sess = &admin, .cursor = cursor, .limit = 500};
+    double best = 1e9;
+    for (int i = 0; i < 5; i++) {
+        uint64_t next;
+        int more;
+        *got = 0;
+        double t0 = now_s();
+        if ((rc = store_begin(st)) < 0 ||
+            (rc = store_pull(st, &req, count_cb, NULL, got, &next, &more)) < 0 ||
+            (rc = store_commit(st)) < 0)
+            die(store_errmsg(st), rc);
+        double t = now_s() - t0;
+        if (t < best)
+            best = t;
+    }
+    store_close(st);
+    return best;
+}
+
 static void rm_db(const char *path)
 {
     char p[600];
@@ -471,6 +508,9 @@ int main(int argc, char **argv)
     double t_raw_up = raw_sqlite(p_raw, &d, 1);
     double t_edit = through_writer(p_group, d.edit_ptrs, n, &ws_edit);
 
+    size_t got_start, got_recent;
+    double t_pull0 = pull_page(p_group, 0, &got_start);
+    double t_pull_recent = pull_page(p_group, 2 * n - 100, &got_recent);
     double r_raw = (double)n / t_raw, r_group = (double)n / t_group;
     double r_txn = (double)n_txn / t_txn;
     double r_raw_up = (double)n / t_raw_up, r_edit = (double)n / t_edit;
@@ -490,6 +530,9 @@ int main(int argc, char **argv)
     printf("%-44s %10.0f %8.2f %llu txns, avg %.1f jobs/txn\n",
            "store: one-field edits, group commit", r_edit, r_edit / r_raw_up,
            (unsigned long long)ws_edit.groups, (double)ws_edit.jobs / (double)ws_edit.groups);
+    printf("pull, one page of <= 500 from cursor 0: %zu records in %.2f ms; from a cursor 100 "
+           "changes back (feed of %zu): %zu records in %.3f ms\n",
+           got_start, t_pull0 * 1e3, 2 * n, got_recent, t_pull_recent * 1e3);
     printf("target: new reports with group commit >= 50%% of raw insert: %s (%.0f%%)\n",
            r_group >= 0.5 * r_raw ? "MET" : "NOT MET", 100 * r_group / r_raw);
 

@@ -66,7 +66,7 @@ static int parse(int argc, char **argv, struct admin_opts *o)
         const char *a = argv[i];
         const char *v = NULL;
 #define VAL(flag)                                                                                  \
-    (strcmp(a, flag) == 0 && i + 1 < argc ? (v = argv[++i])                                        \
+    (strcmp(a, flag) == 0 && i + 1 < argc     ? (v = argv[++i])                                    \
      : strncmp(a, flag "=", sizeof flag) == 0 ? (v = a + sizeof flag)                              \
                                               : NULL)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)

@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_CODE_CHARS   16
-#define AUTH_CODE_SHOWN   19 /* with the three dashes */
-#define AUTH_CRED_LEN     32
+#define AUTH_CODE_CHARS 16
+#define AUTH_CODE_SHOWN 19 /* with the three dashes */
+#define AUTH_CRED_LEN   32
 
 /* A new code, formatted (NUL-terminated). 0 or FIELDSYNC_EIO. */
 int auth_code_new(char out[AUTH_CODE_SHOWN + 1]);

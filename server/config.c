@@ -28,13 +28,15 @@ struct opt {
 
 static const struct opt opts[] = {
     {"data-dir", K_STR, F(data_dir), "data directory (created 0700; db, port file, tls/)"},
-    {"listen", K_LISTEN, F(listen_host), "host:port to listen on (default 127.0.0.1:7443; "
-                                         "port 0 = any)"},
+    {"listen", K_LISTEN, F(listen_host),
+     "host:port to listen on (default 127.0.0.1:7443; "
+     "port 0 = any)"},
     {"dev", K_BOOL, F(dev), "generate a development CA + certificate in <data-dir>/tls"},
     {"cert", K_STR, F(cert_path), "server certificate chain (PEM), production"},
     {"key", K_STR, F(key_path), "server private key (PEM), production"},
-    {"port-file", K_STR, F(port_file), "where the bound port is written (default "
-                                       "<data-dir>/port)"},
+    {"port-file", K_STR, F(port_file),
+     "where the bound port is written (default "
+     "<data-dir>/port)"},
     {"synchronous", K_SYNC, F(synchronous), "SQLite synchronous: full|normal|off (default full)"},
     {"max-frame-preauth", K_U32, F(max_frame_preauth), "bytes per frame before Hello (4096)"},
     {"max-frame", K_U32, F(max_frame), "bytes per frame after Hello (1048576)"},
@@ -42,15 +44,17 @@ static const struct opt opts[] = {
     {"max-ops", K_U32, F(max_ops), "operations per change (512)"},
     {"max-in-flight", K_U32, F(max_in_flight), "requests in flight per connection (8)"},
     {"max-page", K_U32, F(max_page), "records per pull page (500)"},
-    {"max-output", K_U32, F(max_output), "bytes queued per connection before pausing it "
-                                         "(4194304)"},
+    {"max-output", K_U32, F(max_output),
+     "bytes queued per connection before pausing it "
+     "(4194304)"},
     {"max-clock-ahead-ms", K_U64, F(max_clock_ahead_ms), "clock skew accepted (600000)"},
     {"handshake-timeout-ms", K_U32, F(handshake_timeout_ms), "TLS + Hello deadline (15000)"},
     {"idle-timeout-ms", K_U32, F(idle_timeout_ms), "silent connections close after (120000)"},
     {"max-connections", K_U32, F(max_connections), "connection cap (15000)"},
     {"rate-per-device", K_U32, F(rate_per_device), "requests/s per device, burst 4x (50)"},
-    {"enroll-attempts-per-min", K_U32, F(enroll_attempts_per_min), "enrolment attempts per "
-                                                                   "source address (10)"},
+    {"enroll-attempts-per-min", K_U32, F(enroll_attempts_per_min),
+     "enrolment attempts per "
+     "source address (10)"},
     {"ticket-lifetime-s", K_U32, F(ticket_lifetime_s), "TLS session ticket lifetime (86400)"},
     {"log-level", K_STR, F(log_level), "debug|info|warn|error (info)"},
 };
@@ -138,8 +142,7 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
     case K_BOOL:
         if (strcmp(value, "1") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
             *(int *)(void *)field = 1, rc = 0;
-        else if (strcmp(value, "0") == 0 || strcmp(value, "no") == 0 ||
-                 strcmp(value, "false") == 0)
+        else if (strcmp(value, "0") == 0 || strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
             *(int *)(void *)field = 0, rc = 0;
         break;
     case K_LISTEN:

@@ -12,30 +12,30 @@
 #include "store.h"
 
 struct config {
-    char data_dir[512];      /* --data-dir; default ./data */
-    char listen_host[64];    /* --listen host:port; dev default 127.0.0.1:7443 */
-    int listen_port;         /* 0 = any free port (written to <data_dir>/port) */
-    int dev;                 /* --dev: generate a CA + server certificate on first run */
-    char cert_path[512];     /* --cert (production) */
-    char key_path[512];      /* --key */
-    char ca_path[512];       /* where --dev wrote the CA certificate clients must trust */
-    char port_file[512];     /* --port-file; default <data_dir>/port */
+    char data_dir[512];          /* --data-dir; default ./data */
+    char listen_host[64];        /* --listen host:port; dev default 127.0.0.1:7443 */
+    int listen_port;             /* 0 = any free port (written to <data_dir>/port) */
+    int dev;                     /* --dev: generate a CA + server certificate on first run */
+    char cert_path[512];         /* --cert (production) */
+    char key_path[512];          /* --key */
+    char ca_path[512];           /* where --dev wrote the CA certificate clients must trust */
+    char port_file[512];         /* --port-file; default <data_dir>/port */
     enum store_sync synchronous; /* --synchronous full|normal|off; default full */
 
     /* Limits (docs/protocol.md "Limits"; sent to clients in Welcome). */
-    uint32_t max_frame_preauth;  /* bytes before Hello/Enroll; default 4096 */
-    uint32_t max_frame;          /* bytes after authentication; default 1 MiB */
-    uint32_t max_batch;          /* changes per PushBatch; default 256 */
-    uint32_t max_ops;            /* operations per Change; default 512 */
-    uint32_t max_in_flight;      /* requests awaiting an answer per connection; default 8 */
-    uint32_t max_page;           /* records per PullPage; default 500 */
-    uint32_t max_output;         /* bytes queued for one connection before it is paused/cut;
-                                    default 4 MiB */
-    uint64_t max_clock_ahead_ms; /* default 10 minutes */
-    uint32_t handshake_timeout_ms; /* TLS handshake + Hello; default 15 s */
-    uint32_t idle_timeout_ms;      /* default 120 s */
-    uint32_t max_connections;      /* default 15000 */
-    uint32_t rate_per_device;      /* requests per second per device, burst 4x; default 50 */
+    uint32_t max_frame_preauth;       /* bytes before Hello/Enroll; default 4096 */
+    uint32_t max_frame;               /* bytes after authentication; default 1 MiB */
+    uint32_t max_batch;               /* changes per PushBatch; default 256 */
+    uint32_t max_ops;                 /* operations per Change; default 512 */
+    uint32_t max_in_flight;           /* requests awaiting an answer per connection; default 8 */
+    uint32_t max_page;                /* records per PullPage; default 500 */
+    uint32_t max_output;              /* bytes queued for one connection before it is paused/cut;
+                                         default 4 MiB */
+    uint64_t max_clock_ahead_ms;      /* default 10 minutes */
+    uint32_t handshake_timeout_ms;    /* TLS handshake + Hello; default 15 s */
+    uint32_t idle_timeout_ms;         /* default 120 s */
+    uint32_t max_connections;         /* default 15000 */
+    uint32_t rate_per_device;         /* requests per second per device, burst 4x; default 50 */
     uint32_t enroll_attempts_per_min; /* per source address; default 10 */
     uint32_t ticket_lifetime_s;       /* TLS session ticket lifetime; default 24 h */
     char log_level[8];                /* --log-level debug|info|warn|error; default info */

@@ -56,8 +56,7 @@ struct conn {
     unsigned in_flight;
     unsigned refs;
     int handles_open;
-    unsigned authed : 1, auth_pending : 1, closing : 1, hard_closed : 1, paused : 1,
-        arena_live : 1;
+    unsigned authed : 1, auth_pending : 1, closing : 1, hard_closed : 1, paused : 1, arena_live : 1;
 };
 
 struct wreq {
@@ -277,7 +276,8 @@ static void send_frame(struct conn *c, uint32_t request_id, const Fieldsync__Fra
         hard_close(c);
         return;
     }
-    int rc = frame_encode(&copy, buf, n) == n ? tls_conn_write(c->tls, buf, n) : FIELDSYNC_EINTERNAL;
+    int rc =
+        frame_encode(&copy, buf, n) == n ? tls_conn_write(c->tls, buf, n) : FIELDSYNC_EINTERNAL;
     /* Replies may carry secrets (EnrollResult): wipe the plaintext copy. */
     tls_zeroize(buf, n);
     if (buf != small)
@@ -308,8 +308,8 @@ void conn_reply(struct conn *c, uint32_t request_id, const Fieldsync__Frame *f)
 static void error_frame(struct conn *c, uint32_t request_id, int code, int close,
                         uint64_t server_hlc, const char *msg)
 {
-    log_info("event=error peer=%s request_id=%u code=%s closing=%d msg=\"%s\"", c->peer,
-             request_id, error_name(code), close, msg);
+    log_info("event=error peer=%s request_id=%u code=%s closing=%d msg=\"%s\"", c->peer, request_id,
+             error_name(code), close, msg);
     if (c->closing)
         return;
     Fieldsync__Error e = FIELDSYNC__ERROR__INIT;

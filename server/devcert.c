@@ -126,20 +126,19 @@ static int make_cert(struct gen *g, mbedtls_pk_context *subject, const char *sub
     } else {
         /* subjectAltName: SEQUENCE { [2] "localhost", [7] 127.0.0.1 } (mbedtls 2.28 has no
          * writer for it, so the DER is spelled out). */
-        static const unsigned char san[] = {0x30, 0x11, 0x82, 0x09, 'l',  'o',  'c',
-                                            'a',  'l',  'h',  'o',  's',  't',  0x87,
+        static const unsigned char san[] = {0x30, 0x11, 0x82, 0x09, 'l', 'o', 'c',
+                                            'a',  'l',  'h',  'o',  's', 't', 0x87,
                                             0x04, 0x7f, 0x00, 0x00, 0x01};
         r = mbedtls_x509write_crt_set_extension(&w, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                                                MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
-                                                0, san, sizeof san);
+                                                MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0,
+                                                san, sizeof san);
         if (r == 0)
             r = mbedtls_x509write_crt_set_key_usage(&w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE |
                                                             MBEDTLS_X509_KU_KEY_AGREEMENT);
     }
     if (r != 0)
         goto fail;
-    if ((r = mbedtls_x509write_crt_pem(&w, pem, pem_cap, mbedtls_ctr_drbg_random, &g->drbg)) !=
-        0)
+    if ((r = mbedtls_x509write_crt_pem(&w, pem, pem_cap, mbedtls_ctr_drbg_random, &g->drbg)) != 0)
         goto fail;
     rc = 0;
     goto out;

@@ -101,8 +101,8 @@ static void hello_done(struct writer_job *job)
         goto out;
     if (job->rc < 0) {
         if (job->rc == FIELDSYNC_EREVOKED)
-            conn_reply_error(c, j->request_id, FIELDSYNC_EREVOKED, 1,
-                             "device %s was revoked", idstr);
+            conn_reply_error(c, j->request_id, FIELDSYNC_EREVOKED, 1, "device %s was revoked",
+                             idstr);
         else if (job->rc == FIELDSYNC_EAUTH)
             conn_reply_error(c, j->request_id, FIELDSYNC_EAUTH, 1,
                              "unknown device or wrong credential");

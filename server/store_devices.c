@@ -43,7 +43,7 @@ int store_enroll_code_add(struct store *st, const struct store_enroll_code *c)
 }
 
 #define DEVICE_COLS                                                                                \
-    "id, name, role, regions, own_only, cred_hash, enrolled_ms, last_seen_ms, revoked_ms, "       \
+    "id, name, role, regions, own_only, cred_hash, enrolled_ms, last_seen_ms, revoked_ms, "        \
     "reported_hw, applied_hw, changes_received"
 
 static void read_device(sqlite3_stmt *s, struct store_device *d)

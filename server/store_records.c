@@ -535,6 +535,17 @@ static int conflict_resolve(struct apply *a, uint64_t id, uint64_t hlc)
 
 /* ---- one change ---- */
 
+/* Region codes are short ASCII (letters, digits, '_', '-'), as session.c parses them: they
+ * are echoed in messages and compared byte for byte. */
+static int region_code_ok(const char *r)
+{
+    for (; *r; r++)
+        if (!((*r >= 'A' && *r <= 'Z') || (*r >= 'a' && *r <= 'z') || (*r >= '0' && *r <= '9') ||
+              *r == '_' || *r == '-'))
+            return 0;
+    return 1;
+}
+
 /* Collect the change's ops into a->ops (body split, field ops, record delete) and run every
  * check that does not need the stored record. 0 ok, 1 rejected (res filled), <0 failure. */
 static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_change_result *res)
@@ -548,8 +559,8 @@ static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_ch
     if (!a->coll)
         return reject(res, FIELDSYNC_ECOLLECTION, "unknown collection %" PRIu32, ch->collection);
     size_t rlen = strlen(ch->region);
-    if (rlen == 0 || rlen >= SESSION_REGION_LEN)
-        return reject(res, FIELDSYNC_EREGION, "change has no valid region");
+    if (rlen == 0 || rlen >= SESSION_REGION_LEN || !region_code_ok(ch->region))
+        return reject(res, FIELDSYNC_EREGION, "change has no valid region code");
     if (!session_in_scope(sess, ch->region))
         return reject(res, FIELDSYNC_ESCOPE, "region %s is outside this device's scope",
                       ch->region);

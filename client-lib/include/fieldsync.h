@@ -296,16 +296,16 @@ FIELDSYNC_API int fieldsync_delete(fieldsync_client *c, const uint8_t id[FIELDSY
 typedef struct fieldsync_record {
     uint8_t id[FIELDSYNC_ID_LEN];
     uint32_t collection;
-    const char *region;       /* never NULL */
-    const char *commune;      /* "" when unset (indexed column, ConsultationReport.commune) */
-    uint32_t date;            /* consultation date as YYYYMMDD, 0 when unset */
-    const uint8_t *body;      /* canonical encoding of the merged message; decode it with */
-    size_t body_len;          /* any protobuf library (e.g. consultation.pb-c.h) */
-    int deleted;              /* 1 if the record is tombstoned */
+    const char *region;  /* never NULL */
+    const char *commune; /* "" when unset (indexed column, ConsultationReport.commune) */
+    uint32_t date;       /* consultation date as YYYYMMDD, 0 when unset */
+    const uint8_t *body; /* canonical encoding of the merged message; decode it with */
+    size_t body_len;     /* any protobuf library (e.g. consultation.pb-c.h) */
+    int deleted;         /* 1 if the record is tombstoned */
     uint8_t creator[FIELDSYNC_ID_LEN]; /* device that created it (zeroes if unknown) */
-    uint64_t updated_hlc;     /* greatest clock of any of its fields */
-    uint32_t pending;         /* local edits not yet acknowledged by the server */
-    uint32_t rejected;        /* changes the server rejected (see fieldsync_rejected) */
+    uint64_t updated_hlc;              /* greatest clock of any of its fields */
+    uint32_t pending;                  /* local edits not yet acknowledged by the server */
+    uint32_t rejected;                 /* changes the server rejected (see fieldsync_rejected) */
 } fieldsync_record;
 
 /* Read record id (deleted ones too). On success *out is a new block freed with
@@ -317,14 +317,14 @@ FIELDSYNC_API int fieldsync_get(fieldsync_client *c, const uint8_t id[FIELDSYNC_
 /* Which records fieldsync_list visits. Start from fieldsync_filter_init(). Strings are
  * compared exactly (case-sensitive); NULL or "" = any. */
 typedef struct fieldsync_filter {
-    uint32_t collection;    /* 0 = any */
-    const char *region;     /* NULL = any */
-    const char *commune;    /* NULL = any */
-    uint32_t date_from;     /* YYYYMMDD inclusive, 0 = unbounded; records without a date are */
-    uint32_t date_to;       /* excluded when either bound is set */
-    int include_deleted;    /* 0 (default): deleted records are skipped */
-    int pending_only;       /* 1: only records with local edits not yet acknowledged */
-    uint32_t limit;         /* 0 = no limit */
+    uint32_t collection; /* 0 = any */
+    const char *region;  /* NULL = any */
+    const char *commune; /* NULL = any */
+    uint32_t date_from;  /* YYYYMMDD inclusive, 0 = unbounded; records without a date are */
+    uint32_t date_to;    /* excluded when either bound is set */
+    int include_deleted; /* 0 (default): deleted records are skipped */
+    int pending_only;    /* 1: only records with local edits not yet acknowledged */
+    uint32_t limit;      /* 0 = no limit */
 } fieldsync_filter;
 
 FIELDSYNC_API void fieldsync_filter_init(fieldsync_filter *f);
@@ -339,8 +339,7 @@ FIELDSYNC_API int fieldsync_list(fieldsync_client *c, const fieldsync_filter *f,
                                  fieldsync_record_cb cb, void *user);
 
 /* Number of records matching f (NULL = every live record) into *count. */
-FIELDSYNC_API int fieldsync_count(fieldsync_client *c, const fieldsync_filter *f,
-                                  uint64_t *count);
+FIELDSYNC_API int fieldsync_count(fieldsync_client *c, const fieldsync_filter *f, uint64_t *count);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Sync                                                                                       */
@@ -480,8 +479,8 @@ FIELDSYNC_API int fieldsync_conflicts(fieldsync_client *c, fieldsync_conflict_cb
  * coordinators and admins may resolve (the server rejects others: see fieldsync_rejected).
  * 0, FIELDSYNC_ENOTFOUND (unknown conflict or its record), FIELDSYNC_ESTATE (already resolved),
  * FIELDSYNC_ESCHEMA, FIELDSYNC_EUTF8, FIELDSYNC_ESTORE, FIELDSYNC_ENOMEM. */
-FIELDSYNC_API int fieldsync_resolve(fieldsync_client *c, uint64_t conflict_id,
-                                    const uint8_t *value, size_t len);
+FIELDSYNC_API int fieldsync_resolve(fieldsync_client *c, uint64_t conflict_id, const uint8_t *value,
+                                    size_t len);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Status                                                                                     */
@@ -499,12 +498,12 @@ typedef struct fieldsync_status {
     uint64_t pending_records;  /* records with such entries */
     uint64_t rejected_changes; /* changes set aside after a rejection */
     uint64_t open_conflicts;
-    uint64_t records;          /* live records in the store */
-    uint64_t last_sync_ms;     /* local wall time of the last successful sync; 0 = never */
-    uint64_t cursor;           /* pull cursor */
-    int64_t clock_offset_ms;   /* server time minus local wall time, from the last Welcome */
-    uint64_t device_seq;       /* highest device_seq assigned so far */
-    uint64_t hlc;              /* greatest clock issued or seen */
+    uint64_t records;        /* live records in the store */
+    uint64_t last_sync_ms;   /* local wall time of the last successful sync; 0 = never */
+    uint64_t cursor;         /* pull cursor */
+    int64_t clock_offset_ms; /* server time minus local wall time, from the last Welcome */
+    uint64_t device_seq;     /* highest device_seq assigned so far */
+    uint64_t hlc;            /* greatest clock issued or seen */
 } fieldsync_status;
 
 /* Fill *out. The strings are owned by the handle and valid until the next call on it.

@@ -200,11 +200,10 @@ static int edit_op(struct edit_ctx *e, const struct edit_op *op, uint64_t resolv
     m.hlc = e->hlc;
     m.device = e->device;
     if (op->field != 0 && (rc = merge_op_check(e->col->desc, &m)) < 0)
-        return fieldsync__fail(c, rc, "field %u: value does not match the schema (%s)",
-                               op->field, fieldsync_err_name(rc));
-    if (!e->creating &&
-        merge_get(e->col->desc, &e->rec, op->field, op->element_id, op->element_id_len, &v,
-                  &vlen, &base_hlc, base_dev, &tomb) != 1) {
+        return fieldsync__fail(c, rc, "field %u: value does not match the schema (%s)", op->field,
+                               fieldsync_err_name(rc));
+    if (!e->creating && merge_get(e->col->desc, &e->rec, op->field, op->element_id,
+                                  op->element_id_len, &v, &vlen, &base_hlc, base_dev, &tomb) != 1) {
         base_hlc = 0;
         memset(base_dev, 0, 16);
     }
@@ -838,10 +837,9 @@ int fieldsync_resolve(fieldsync_client *c, uint64_t conflict_id, const uint8_t *
     if ((rc = lstore_conflict_get(c, conflict_id, &cf, eid)) < 0)
         return rc;
     if (cf.state != FIELDSYNC_CONFLICT_OPEN)
-        return fieldsync__fail(c, FIELDSYNC_ESTATE, "conflict %llu is already %s",
-                               (unsigned long long)conflict_id,
-                               cf.state == FIELDSYNC_CONFLICT_RESOLVING ? "being resolved"
-                                                                         : "resolved");
+        return fieldsync__fail(
+            c, FIELDSYNC_ESTATE, "conflict %llu is already %s", (unsigned long long)conflict_id,
+            cf.state == FIELDSYNC_CONFLICT_RESOLVING ? "being resolved" : "resolved");
     size_t eid_len = cf.element_id_len;
     struct edit_op op = {.field = cf.field,
                          .element_id = eid_len ? eid : NULL,

@@ -14,13 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FS_ERRMSG_MAX   512
-#define FS_NAME_MAX     64
-#define FS_REGIONS_MAX  512
-#define FS_HOST_MAX     255
-#define FS_REGION_MAX   64
-#define FS_CRED_LEN     32
-#define FS_DEVICE_LEN   16
+#define FS_ERRMSG_MAX  512
+#define FS_NAME_MAX    64
+#define FS_REGIONS_MAX 512
+#define FS_HOST_MAX    255
+#define FS_REGION_MAX  64
+#define FS_CRED_LEN    32
+#define FS_DEVICE_LEN  16
 
 struct lstore;
 struct tls_session;
@@ -197,8 +197,7 @@ int lstore_count_rejected(fieldsync_client *c, uint64_t *n);
 
 /* Conflicts. */
 int lstore_conflict_put(fieldsync_client *c, const fieldsync_conflict *cf);
-int lstore_conflict_get(fieldsync_client *c, uint64_t id, fieldsync_conflict *cf,
-                        uint8_t eid[16]);
+int lstore_conflict_get(fieldsync_client *c, uint64_t id, fieldsync_conflict *cf, uint8_t eid[16]);
 int lstore_conflict_set_state(fieldsync_client *c, uint64_t id, int state);
 int lstore_conflicts_list(fieldsync_client *c, fieldsync_conflict_cb cb, void *user);
 int lstore_count_conflicts(fieldsync_client *c, uint64_t *open);
@@ -206,8 +205,8 @@ int lstore_count_conflicts(fieldsync_client *c, uint64_t *open);
 int lstore_conflicts_resolved_by_seq(fieldsync_client *c, uint64_t seq);
 
 /* Queries. */
-int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record_cb cb,
-                void *user, uint64_t *count);
+int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record_cb cb, void *user,
+                uint64_t *count);
 int lstore_get_public(fieldsync_client *c, const uint8_t id[16], fieldsync_record **out);
 
 /* ---- edit.c ---- */
@@ -225,8 +224,7 @@ struct edit_op {
 /* ---- tls.c: a blocking TLS 1.2 client connection ---- */
 struct tls_client;
 int tls_client_connect(fieldsync_client *c, const char *host, uint16_t port, const uint8_t *ca_pem,
-                       size_t ca_len, uint32_t connect_ms, uint32_t io_ms,
-                       struct tls_client **out);
+                       size_t ca_len, uint32_t connect_ms, uint32_t io_ms, struct tls_client **out);
 /* 1 if the last handshake resumed the cached session. */
 int tls_client_resumed(const struct tls_client *t);
 int tls_client_write(struct tls_client *t, const uint8_t *p, size_t n);

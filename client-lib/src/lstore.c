@@ -128,8 +128,8 @@ static sqlite3_stmt *stmt(fieldsync_client *c, enum stmt_id id)
 {
     struct lstore *st = c->st;
     if (!st->stmts[id]) {
-        if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                               &st->stmts[id], NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->stmts[id],
+                               NULL) != SQLITE_OK) {
             db_fail(c, "prepare");
             return NULL;
         }
@@ -207,8 +207,8 @@ int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy
         goto out;
     memset(st, 0, sizeof *st);
     c->st = st;
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
-                SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX |
+                SQLITE_OPEN_EXRESCODE;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
         rc = fieldsync__fail(c, FIELDSYNC_ESTORE, "cannot open %s: %s", path,
                              st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -229,8 +229,8 @@ int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy
     s = NULL;
     if (version > SCHEMA_VERSION) {
         rc = fieldsync__fail(c, FIELDSYNC_ESTORE,
-                             "%s: store schema %d is newer than this library's (%d)", path,
-                             version, SCHEMA_VERSION);
+                             "%s: store schema %d is newer than this library's (%d)", path, version,
+                             SCHEMA_VERSION);
         goto out;
     }
     if (version < 1) {
@@ -1020,7 +1020,7 @@ int lstore_conflict_put(fieldsync_client *c, const fieldsync_conflict *cf)
 }
 
 #define CONFLICT_COLS                                                                              \
-    "id, record_id, field, element_id, winner_value, winner_hlc, winner_device, loser_value, "    \
+    "id, record_id, field, element_id, winner_value, winner_hlc, winner_device, loser_value, "     \
     "loser_hlc, loser_device, state, resolved_by, resolved_hlc"
 
 static void row_to_conflict(sqlite3_stmt *s, fieldsync_conflict *cf)
@@ -1044,8 +1044,7 @@ static void row_to_conflict(sqlite3_stmt *s, fieldsync_conflict *cf)
     cf->resolved_hlc = (uint64_t)sqlite3_column_int64(s, 12);
 }
 
-int lstore_conflict_get(fieldsync_client *c, uint64_t id, fieldsync_conflict *cf,
-                        uint8_t eid[16])
+int lstore_conflict_get(fieldsync_client *c, uint64_t id, fieldsync_conflict *cf, uint8_t eid[16])
 {
     int rc = FIELDSYNC_ESTORE;
     sqlite3_stmt *s = prep(c, "SELECT " CONFLICT_COLS " FROM conflicts WHERE id = ?1");
@@ -1163,8 +1162,8 @@ static void row_to_record(sqlite3_stmt *s, fieldsync_record *r)
     r->rejected = (uint32_t)sqlite3_column_int64(s, 10);
 }
 
-int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record_cb cb,
-                void *user, uint64_t *count)
+int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record_cb cb, void *user,
+                uint64_t *count)
 {
     int rc;
     sqlite3_stmt *s = list_stmt(c, f, cb == NULL);

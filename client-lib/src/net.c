@@ -132,14 +132,15 @@ int session_open(struct session *s, fieldsync_client *c, uint32_t connect_ms, ui
     if ((rc = lstore_device_get(c, &s->dev)) < 0)
         goto out;
     if (!s->dev.enrolled) {
-        rc = fieldsync__fail(c, FIELDSYNC_ESTATE, "this store is not enrolled: fieldsync_enroll "
-                                                  "first");
+        rc = fieldsync__fail(c, FIELDSYNC_ESTATE,
+                             "this store is not enrolled: fieldsync_enroll "
+                             "first");
         goto out;
     }
     if ((rc = lstore_ca_get(c, &ca, &ca_len)) < 0)
         goto out;
-    if ((rc = tls_client_connect(c, s->dev.host, s->dev.port, ca, ca_len, connect_ms, io_ms,
-                                 &t)) < 0)
+    if ((rc = tls_client_connect(c, s->dev.host, s->dev.port, ca, ca_len, connect_ms, io_ms, &t)) <
+        0)
         goto out;
     s->w.t = t;
     s->resumed = tls_client_resumed(t);
@@ -237,8 +238,8 @@ int fieldsync_enroll(fieldsync_client *c, const char *host, uint16_t port, const
     }
     if ((rc = fieldsync__read_file(c, ca_pem_path, &ca, &ca_len)) < 0)
         goto out;
-    if ((rc = tls_client_connect(c, host, port, ca, ca_len, c->connect_timeout_ms,
-                                 c->io_timeout_ms, &t)) < 0)
+    if ((rc = tls_client_connect(c, host, port, ca, ca_len, c->connect_timeout_ms, c->io_timeout_ms,
+                                 &t)) < 0)
         goto out;
     w.t = t;
     en.protocol_version = 1;
@@ -263,8 +264,7 @@ int fieldsync_enroll(fieldsync_client *c, const char *host, uint16_t port, const
     d.regions[0] = 0;
     for (size_t i = 0; i < er->n_regions; i++) {
         size_t have = strlen(d.regions);
-        snprintf(d.regions + have, sizeof d.regions - have, "%s%s", i ? "," : "",
-                 er->regions[i]);
+        snprintf(d.regions + have, sizeof d.regions - have, "%s%s", i ? "," : "", er->regions[i]);
     }
     d.own_only = er->own_only;
     snprintf(d.host, sizeof d.host, "%s", host);

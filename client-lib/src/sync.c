@@ -172,8 +172,7 @@ static int send_batch(struct sync_ctx *x, size_t *next, struct inflight *fl)
                 break;
             /* One change larger than a frame can never go: set it aside. */
             if ((rc = lstore_change_rejected(c, seq, FIELDSYNC_EFRAMESIZE,
-                                             "change larger than the server's frame limit")) <
-                0)
+                                             "change larger than the server's frame limit")) < 0)
                 return rc;
             x->st.rejected++;
             (*next)++;
@@ -443,8 +442,8 @@ static int apply_record(struct sync_ctx *x, const Fieldsync__RecordState *rs)
                                .value = &one,
                                .value_len = 1,
                                .hlc = rs->deleted_hlc,
-                               .device = rs->deleted_device.len == 16 ? rs->deleted_device.data
-                                                                      : NULL};
+                               .device =
+                                   rs->deleted_device.len == 16 ? rs->deleted_device.data : NULL};
         if ((rc = apply_cb(&a, &del)) < 0)
             goto out;
     }

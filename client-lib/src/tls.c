@@ -77,8 +77,7 @@ static int tls_fail(fieldsync_client *c, int r, const char *what)
 {
     char buf[160];
     mbedtls_strerror(r, buf, sizeof buf);
-    return fieldsync__fail(c, FIELDSYNC_ETLS, "%s: %s (mbedtls -0x%04x)", what, buf,
-                           (unsigned)-r);
+    return fieldsync__fail(c, FIELDSYNC_ETLS, "%s: %s (mbedtls -0x%04x)", what, buf, (unsigned)-r);
 }
 
 static uint64_t mono_ms(void)
@@ -221,8 +220,7 @@ static int tcp_connect(fieldsync_client *c, const char *host, uint16_t port, uin
         if (rc == FIELDSYNC_ECANCELED)
             return fieldsync__fail(c, rc, "connect to %s:%u canceled", host, port);
         if (rc == FIELDSYNC_ETIMEDOUT)
-            return fieldsync__fail(c, rc, "connect to %s:%u timed out after %u ms", host, port,
-                                   ms);
+            return fieldsync__fail(c, rc, "connect to %s:%u timed out after %u ms", host, port, ms);
         return fieldsync__fail(c, FIELDSYNC_ECONNECT, "cannot connect to %s:%u: %s", host, port,
                                err ? strerror(err) : "no address");
     }
@@ -263,8 +261,7 @@ void tls_session_free(fieldsync_client *c, struct tls_session *s)
 }
 
 int tls_client_connect(fieldsync_client *c, const char *host, uint16_t port, const uint8_t *ca_pem,
-                       size_t ca_len, uint32_t connect_ms, uint32_t io_ms,
-                       struct tls_client **out)
+                       size_t ca_len, uint32_t connect_ms, uint32_t io_ms, struct tls_client **out)
 {
     int rc = FIELDSYNC_ENOMEM, r;
     struct tls_client *t = fieldsync__alloc(c, sizeof *t);
@@ -408,7 +405,8 @@ int tls_client_read(struct tls_client *t, uint8_t *p, size_t n)
         if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
             continue;
         if (r == 0)
-            return fieldsync__fail(t->c, FIELDSYNC_EIO, "receive: the server closed the connection");
+            return fieldsync__fail(t->c, FIELDSYNC_EIO,
+                                   "receive: the server closed the connection");
         if (r < 0)
             return io_fail(t, r, "receive");
         p += r;

@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define F_SUMMARY 18
+#define F_SUMMARY  18
 #define F_CONCERNS 14
-#define YEAR_MS (365ll * 24 * 3600 * 1000)
+#define YEAR_MS    (365ll * 24 * 3600 * 1000)
 
 static struct testserver ts;
 static char tmpdir[256];
@@ -78,8 +78,8 @@ static fieldsync_sync_stats dev_sync(struct dev *d)
 
 /* The record's body, decoded (caller frees with fieldsync__consultation_report__free_unpacked),
  * and its raw bytes copied into raw (if not NULL). NULL if the device doesn't have it. */
-static Fieldsync__ConsultationReport *dev_report(struct dev *d, const uint8_t id[16],
-                                                 uint8_t *raw, size_t *raw_len)
+static Fieldsync__ConsultationReport *dev_report(struct dev *d, const uint8_t id[16], uint8_t *raw,
+                                                 size_t *raw_len)
 {
     fieldsync_record *rec = NULL;
     int rc = fieldsync_get(d->c, id, &rec);

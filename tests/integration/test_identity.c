@@ -223,8 +223,7 @@ static void test_identity_revoked(void)
 static void test_identity_limits(void)
 {
     struct testserver t2;
-    const char *extra[] = {"--handshake-timeout-ms", "300", "--enroll-attempts-per-min", "2",
-                           NULL};
+    const char *extra[] = {"--handshake-timeout-ms", "300", "--enroll-attempts-per-min", "2", NULL};
     CHECK_EQ(testserver_start(&t2, extra), 0);
     struct testclient *c = NULL;
     CHECK_EQ(testclient_connect(&c, t2.port, t2.ca_path), 0);

@@ -233,8 +233,7 @@ int testclient_request(struct testclient *c, Fieldsync__Frame *f, Fieldsync__Fra
             fieldsync__frame__free_unpacked(r, NULL);
             continue;
         }
-        rc = r->msg_case == FIELDSYNC__FRAME__MSG_ERROR ? error_from_wire((int)r->error->code)
-                                                        : 0;
+        rc = r->msg_case == FIELDSYNC__FRAME__MSG_ERROR ? error_from_wire((int)r->error->code) : 0;
         if (reply)
             *reply = r;
         else
@@ -269,8 +268,8 @@ int testclient_enroll(struct testclient *c, const char *code, const char *device
     int rc = testclient_request(c, &f, &r);
     if (rc == 0 && r->msg_case != FIELDSYNC__FRAME__MSG_ENROLL_RESULT)
         rc = FIELDSYNC_EPROTO;
-    if (rc == 0 && (r->enroll_result->device_id.len != 16 ||
-                    r->enroll_result->credential.len != 32))
+    if (rc == 0 &&
+        (r->enroll_result->device_id.len != 16 || r->enroll_result->credential.len != 32))
         rc = FIELDSYNC_EPROTO;
     if (rc == 0 && id) {
         memcpy(id->device_id, r->enroll_result->device_id.data, 16);
@@ -283,8 +282,8 @@ int testclient_enroll(struct testclient *c, const char *code, const char *device
     return rc;
 }
 
-int testclient_hello(struct testclient *c, const struct testclient_identity *id,
-                     uint64_t device_hw, Fieldsync__Frame **reply)
+int testclient_hello(struct testclient *c, const struct testclient_identity *id, uint64_t device_hw,
+                     Fieldsync__Frame **reply)
 {
     Fieldsync__Hello h = FIELDSYNC__HELLO__INIT;
     h.protocol_version = 1;

@@ -53,8 +53,8 @@ int testclient_wait_closed(struct testclient *c);
 int testclient_enroll(struct testclient *c, const char *code, const char *device_name,
                       struct testclient_identity *id, Fieldsync__Frame **reply);
 /* Hello with protocol version 1. *reply optional (Welcome). */
-int testclient_hello(struct testclient *c, const struct testclient_identity *id,
-                     uint64_t device_hw, Fieldsync__Frame **reply);
+int testclient_hello(struct testclient *c, const struct testclient_identity *id, uint64_t device_hw,
+                     Fieldsync__Frame **reply);
 /* Ping; checks the echoed nonce. */
 int testclient_ping(struct testclient *c);
 /* The Error code of the last Error frame received (0 if none) and its message. */

@@ -140,8 +140,8 @@ int testserver_cli(struct testserver *ts, const char *const *args, char *out, si
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int testserver_enroll(struct testserver *ts, const char *role, const char *regions,
-                      int own_only, char *code, size_t cap)
+int testserver_enroll(struct testserver *ts, const char *role, const char *regions, int own_only,
+                      char *code, size_t cap)
 {
     const char *args[12];
     int n = 0;

@@ -26,8 +26,8 @@ int testserver_start(struct testserver *ts, const char *const *extra_args);
 int testserver_cli(struct testserver *ts, const char *const *args, char *out, size_t cap);
 /* `enroll --role role --region regions [--own-only] --qr=no`: the code (XXXX-XXXX-XXXX-XXXX)
  * into code (≥ 20 bytes). 0 or -1. */
-int testserver_enroll(struct testserver *ts, const char *role, const char *regions,
-                      int own_only, char *code, size_t cap);
+int testserver_enroll(struct testserver *ts, const char *role, const char *regions, int own_only,
+                      char *code, size_t cap);
 /* `revoke DEVICE`. 0 or -1. */
 int testserver_revoke(struct testserver *ts, const char *device);
 /* SIGTERM, wait (≤ 20 s, then SIGKILL), remove the data directory. Returns the server's exit

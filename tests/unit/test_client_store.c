@@ -278,8 +278,8 @@ static void test_client_store_list_filter_delete(void)
         const char *region, *commune;
         uint32_t y, m, d;
     } rows[] = {
-        {"GAO", "Ansongo", 2026, 1, 10},   {"GAO", "Bourem", 2026, 2, 5},
-        {"GAO", "Ansongo", 2026, 3, 1},    {"MENAKA", "Inékar", 2026, 2, 20},
+        {"GAO", "Ansongo", 2026, 1, 10},    {"GAO", "Bourem", 2026, 2, 5},
+        {"GAO", "Ansongo", 2026, 3, 1},     {"MENAKA", "Inékar", 2026, 2, 20},
         {"TOMBOUCTOU", "Goundam", 0, 0, 0},
     };
     uint8_t ids[5][16], date[32];

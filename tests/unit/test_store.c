@@ -921,6 +921,14 @@ static void test_store_rejects_bad_input(void)
     apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].code, FIELDSYNC_ECOLLECTION);
     t.ch.collection = 1;
+    t.ch.region = "G\xc3";
+    {
+        struct session admin;
+        make_session(&admin, SESSION_ROLE_ADMIN, 3, "", 0);
+        apply_one(st, &admin, &t, res);
+        CHECK_EQ(res[0].code, FIELDSYNC_EREGION);
+    }
+    t.ch.region = "GAO";
     t.ch.device_seq = 0;
     apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].code, FIELDSYNC_ESEQ);

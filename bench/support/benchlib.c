@@ -1,0 +1,274 @@
+/*
+ * benchlib: shared benchmark helpers (see benchlib.h). Benchmarks only: prints and exits on
+ * fatal errors, reads /proc, forks the server through testserver.
+ */
+#include "benchlib.h"
+
+#include "consultation.pb-c.h"
+#include "uuid.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+double benchlib_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t benchlib_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void benchlib_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+long benchlib_status_kb(pid_t pid, const char *key)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    size_t kl = strlen(key);
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, kl) == 0) {
+            kb = strtol(line + kl, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+double benchlib_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* Fields after the parenthesised command name: state is field 3, utime 14, stime 15. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    unsigned long ut = 0, st = 0;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+long benchlib_raise_nofile(long n)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < (rlim_t)n) {
+        struct rlimit up = {(rlim_t)n, (rlim_t)n};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    if (rl.rlim_cur < (rlim_t)n) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= (rlim_t)n ? (rlim_t)n
+                                                                               : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    return (long)rl.rlim_cur;
+}
+
+void benchlib_result(const char *bench, const char *metric, double value, const char *unit,
+                     const char *baseline, const char *target, int verdict)
+{
+    printf("RESULT|%s|%s|%.6g|%s|%s|%s|%s\n", bench, metric, value, unit,
+           baseline ? baseline : "-", target ? target : "-",
+           verdict < 0 ? "-" : verdict ? "ok" : "MISSED");
+    fflush(stdout);
+}
+
+int benchlib_server_start(struct testserver *ts, const char *sync_mode, const char *const *extra)
+{
+#ifdef FS_BENCH_SERVER_BIN
+    if (!getenv("FS_SERVER_BIN"))
+        setenv("FS_SERVER_BIN", FS_BENCH_SERVER_BIN, 0);
+#endif
+    const char *args[48];
+    int n = 0;
+    args[n++] = "--synchronous";
+    args[n++] = sync_mode;
+    args[n++] = "--rate-per-device";
+    args[n++] = "1000000";
+    args[n++] = "--enroll-attempts-per-min";
+    args[n++] = "1000000";
+    args[n++] = "--log-level";
+    args[n++] = "warn";
+    for (int i = 0; extra && extra[i] && n < 46; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return testserver_start(ts, args);
+}
+
+int benchlib_enroll(struct testserver *ts, const char *role, const char *regions,
+                    struct testclient_identity *id)
+{
+    char code[64];
+    struct testclient *c = NULL;
+    int rc = -1;
+    if (testserver_enroll(ts, role, regions, 0, code, sizeof code) != 0)
+        goto out;
+    if (testclient_connect(&c, ts->port, ts->ca_path) != 0)
+        goto out;
+    if (testclient_enroll(c, code, "bench", id, NULL) != 0)
+        goto out;
+    rc = 0;
+out:
+    testclient_close(c);
+    return rc;
+}
+
+/* ---- realistic reports ---- */
+
+static const char *const regions[] = {"GAO", "TOMBOUCTOU", "MENAKA"};
+static const char *const communes[] = {"Gao",        "Soni Aly Ber", "Bourem",
+                                       "Tombouctou", "Goundam",      "Ménaka"};
+static const char *const localities[] = {"Quartier Château", "Fraction Kel Essouk",
+                                         "Village de Tacharane", "Quartier Aljanabandja"};
+static const char *const summaries[] = {
+    "Les participants ont signalé une recrudescence des vols de bétail sur les axes menant aux "
+    "marchés hebdomadaires. Les femmes expriment la peur de se déplacer vers les points d'eau "
+    "après la tombée de la nuit et demandent des patrouilles conjointes régulières.",
+    "Le comité communal a examiné la situation sécuritaire depuis la dernière session : deux "
+    "incidents impliquant des engins explosifs improvisés sur la route nationale, la fermeture "
+    "de trois écoles et le retour partiel des déplacés internes dans les quartiers périphériques.",
+    "Les jeunes évoquent le manque d'emplois et les tentatives de recrutement par des groupes "
+    "armés. Les chefs traditionnels proposent un cadre de dialogue intercommunautaire avec les "
+    "éleveurs transhumants avant le début de la saison des pluies.",
+};
+static const char *const concern_texts[] = {
+    "Vols de bétail la nuit près des campements, les bergers n'osent plus partir seuls",
+    "Barrages illégaux et taxation des commerçants sur la route de Bourem",
+    "Engins explosifs signalés près du pont, la circulation est réduite depuis un mois",
+    "Violences basées sur le genre non signalées par crainte de représailles",
+    "Fermeture du centre de santé communautaire faute de personnel",
+    "Tensions entre agriculteurs et éleveurs autour des couloirs de transhumance",
+};
+static const char *const reco_texts[] = {
+    "Organiser des patrouilles mixtes FDS et comités de vigilance les jours de marché",
+    "Mettre en place une ligne d'alerte gratuite pour signaler les incidents",
+};
+
+const char *benchlib_region(uint64_t seed)
+{
+    return regions[seed % 3];
+}
+
+size_t benchlib_report(uint64_t seed, const char *region, uint8_t *buf, size_t cap)
+{
+    Fieldsync__ConsultationReport r = FIELDSYNC__CONSULTATION_REPORT__INIT;
+    Fieldsync__GeoPoint geo = FIELDSYNC__GEO_POINT__INIT;
+    Fieldsync__Date date = FIELDSYNC__DATE__INIT;
+    Fieldsync__ParticipantCounts pc = FIELDSYNC__PARTICIPANT_COUNTS__INIT;
+    Fieldsync__Concern cs[4], *csp[4];
+    Fieldsync__Recommendation rec = FIELDSYNC__RECOMMENDATION__INIT, *recp[1] = {&rec};
+    uint8_t ids[5][16];
+    Fieldsync__StakeholderGroup st[3] = {FIELDSYNC__STAKEHOLDER_GROUP__STAKEHOLDER_LOCAL_AUTHORITIES,
+                                         FIELDSYNC__STAKEHOLDER_GROUP__STAKEHOLDER_WOMENS_ASSOCIATIONS,
+                                         FIELDSYNC__STAKEHOLDER_GROUP__STAKEHOLDER_YOUTH_ASSOCIATIONS};
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int i = 0; i < 5; i++) {
+        uint8_t rnd[10];
+        for (int j = 0; j < 10; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            rnd[j] = (uint8_t)x;
+        }
+        uuid_v7_from(ids[i], 1700000000000ull + seed, rnd);
+    }
+    r.region = (char *)region;
+    r.cercle = (char *)communes[seed % 6];
+    r.commune = (char *)communes[(seed / 3) % 6];
+    r.locality = (char *)localities[seed % 4];
+    geo.lat = 16.27 + (double)(seed % 1000) / 10000.0;
+    geo.lon = -0.04 + (double)(seed % 777) / 10000.0;
+    geo.accuracy_m = 8.5f;
+    r.location = &geo;
+    r.type = FIELDSYNC__CONSULTATION_TYPE__CONSULTATION_COMMUNAL_CCS;
+    date.year = 2026;
+    date.month = 1 + (uint32_t)(seed % 12);
+    date.day = 1 + (uint32_t)(seed % 28);
+    r.date = &date;
+    r.start_time = "09:30";
+    r.end_time = "12:15";
+    r.facilitator = "Aminata Maïga";
+    r.organisation = "Comité communal de sécurité";
+    pc.women_18_35 = 12 + (uint32_t)(seed % 9);
+    pc.women_over_35 = 7;
+    pc.men_18_35 = 15;
+    pc.men_over_35 = 11 + (uint32_t)(seed % 5);
+    r.participants = &pc;
+    r.n_stakeholders = 3;
+    r.stakeholders = st;
+    size_t nc = 3 + seed % 2;
+    for (size_t i = 0; i < nc; i++) {
+        fieldsync__concern__init(&cs[i]);
+        cs[i].id.data = ids[i];
+        cs[i].id.len = 16;
+        cs[i].category = (Fieldsync__ConcernCategory)(1 + (seed + i) % 11);
+        cs[i].description = (char *)concern_texts[(seed + i) % 6];
+        cs[i].severity = 1 + (uint32_t)((seed + i) % 5);
+        cs[i].trend = FIELDSYNC__TREND__TREND_WORSENING;
+        csp[i] = &cs[i];
+    }
+    r.n_concerns = nc;
+    r.concerns = csp;
+    rec.id.data = ids[4];
+    rec.id.len = 16;
+    rec.text = (char *)reco_texts[seed % 2];
+    rec.addressed_to = "Gendarmerie de Gao";
+    rec.pillar = FIELDSYNC__PVE_PILLAR__PVE_PREVENTION;
+    r.n_recommendations = 1;
+    r.recommendations = recp;
+    r.trust_in_security_forces = FIELDSYNC__TRUST_LEVEL__TRUST_LOW;
+    r.summary = (char *)summaries[seed % 3];
+    r.language = "fr";
+    r.clock_offset_ms = -1200;
+    size_t n = fieldsync__consultation_report__get_packed_size(&r);
+    if (n > cap)
+        return 0;
+    return fieldsync__consultation_report__pack(&r, buf);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double benchlib_quantile(double *v, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}

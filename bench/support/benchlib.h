@@ -1,0 +1,52 @@
+/*
+ * benchlib: what every fieldsync benchmark shares: clocks, server RSS and CPU from /proc,
+ * a real server child process with bench-friendly limits, device enrolment, realistic
+ * ConsultationReports (French text, a few concerns), and the one result-line format that
+ * scripts/bench.sh gathers into a table.
+ */
+#ifndef FS_BENCHLIB_H
+#define FS_BENCHLIB_H
+
+#include "testclient.h"
+#include "testserver.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Monotonic seconds. */
+double benchlib_now(void);
+/* Wall-clock milliseconds since the Unix epoch. */
+uint64_t benchlib_wall_ms(void);
+/* Print "bench: message" on stderr and exit(1). */
+void benchlib_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A "Key:" line of /proc/<pid>/status in kB (VmRSS:, VmHWM:), or -1. */
+long benchlib_status_kb(pid_t pid, const char *key);
+/* utime + stime of a process, in seconds, or -1. */
+double benchlib_cpu_s(pid_t pid);
+/* Raise RLIMIT_NOFILE (soft, and hard when allowed) to n; returns the soft limit in force. */
+long benchlib_raise_nofile(long n);
+
+/* One result row: scripts/bench.sh collects lines starting with "RESULT|" into the table.
+ * verdict: 1 target met, 0 missed, -1 no target. */
+void benchlib_result(const char *bench, const char *metric, double value, const char *unit,
+                     const char *baseline, const char *target, int verdict);
+
+/* Start the real server (FS_SERVER_BIN, else the path this build was configured with) with
+ * the bench defaults: synchronous as given (full|normal), rate limits lifted so the server and
+ * not its limiter is measured, plus extra (NULL-terminated, may be NULL). */
+int benchlib_server_start(struct testserver *ts, const char *sync_mode, const char *const *extra);
+/* Enrol one device (admin CLI code, then Enroll over TLS). 0 or -1. */
+int benchlib_enroll(struct testserver *ts, const char *role, const char *regions,
+                    struct testclient_identity *id);
+
+/* A realistic encoded ConsultationReport (~1 KB, 3-4 concerns) for region, varied by seed.
+ * Returns its length (0 if cap is too small). */
+size_t benchlib_report(uint64_t seed, const char *region, uint8_t *buf, size_t cap);
+/* The region of a seed (GAO, TOMBOUCTOU, MENAKA in turn). */
+const char *benchlib_region(uint64_t seed);
+
+/* Sort doubles ascending and return the q-quantile (0..1) of the n values (0 if n == 0). */
+double benchlib_quantile(double *v, size_t n, double q);
+
+#endif
