@@ -4,6 +4,7 @@
 #   make asan   the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz   build the libFuzzer targets (clang-14) and run each for FUZZ_SECONDS
 #   make bench  build and run the benchmarks
+#   make crash  the crash-durability harness, longer than its CI run (KILLS=, DEVICES=)
 #   make format-check / make format
 JOBS ?= $(shell nproc)
 DATA ?= data
@@ -11,7 +12,7 @@ FUZZ_SECONDS ?= 60
 CMAKE ?= cmake
 CTEST_ARGS ?=
 
-.PHONY: all deps build run test asan fuzz fuzz-ci bench format format-check install clean
+.PHONY: all deps build run test asan fuzz bench crash format format-check install clean
 
 all: build
 
@@ -46,6 +47,12 @@ fuzz: deps
 
 bench: build
 	sh scripts/bench.sh build
+
+KILLS ?= 100
+DEVICES ?= 6
+crash: build
+	FS_SERVER_BIN=$(CURDIR)/build/server/fieldsync-server \
+		./build/tests/test_crash_durability --kills $(KILLS) --devices $(DEVICES)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

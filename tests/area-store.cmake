@@ -3,3 +3,5 @@ fs_test(NAME test_store SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store.c LI
         TIMEOUT 60)
 fs_test(NAME test_store_crash SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store_crash.c
         LIBS fs_server TIMEOUT 60)
+fs_test(NAME test_reader SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_reader.c LIBS fs_server
+        TIMEOUT 30)

@@ -258,6 +258,111 @@ size_t benchlib_report(uint64_t seed, const char *region, uint8_t *buf, size_t c
     return fieldsync__consultation_report__pack(&r, buf);
 }
 
+/* ---- push batches ---- */
+
+uint64_t benchlib_hlc(struct benchlib_device *d)
+{
+    uint64_t h = benchlib_wall_ms() << 16;
+    if (h <= d->last_hlc)
+        h = d->last_hlc + 1;
+    d->last_hlc = h;
+    return h;
+}
+
+static void batch_reset(struct benchlib_batch *b, size_t n)
+{
+    fieldsync__frame__init(&b->frame);
+    fieldsync__push_batch__init(&b->push);
+    b->frame.msg_case = FIELDSYNC__FRAME__MSG_PUSH;
+    b->frame.push = &b->push;
+    b->push.n_changes = n;
+    b->push.changes = b->chp;
+}
+
+size_t benchlib_batch_new(struct benchlib_batch *b, struct benchlib_device *d, size_t n,
+                          uint64_t seed0, struct benchlib_record *records)
+{
+    size_t total = 0;
+    batch_reset(b, n);
+    for (size_t i = 0; i < n; i++) {
+        Fieldsync__Change *ch = &b->ch[i];
+        fieldsync__change__init(ch);
+        uint64_t seed = seed0 + i;
+        const char *region = benchlib_region(seed);
+        ch->device_seq = d->next_seq++;
+        ch->collection = 1;
+        ch->region = (char *)region;
+        ch->hlc = benchlib_hlc(d);
+        ch->body.data = b->body[i];
+        ch->body.len = benchlib_report(seed, region, b->body[i], BENCHLIB_BODY_CAP);
+        /* record ids: UUIDv7 from the change's clock, random tail */
+        uint8_t rnd[10];
+        uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ ch->hlc;
+        for (int j = 0; j < 10; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            rnd[j] = (uint8_t)x;
+        }
+        uint8_t *id = records ? records[i].id : b->value[i];
+        uuid_v7_from(id, ch->hlc >> 16, rnd);
+        ch->record_id.data = id;
+        ch->record_id.len = 16;
+        if (records) {
+            records[i].hlc = ch->hlc;
+            records[i].seed = seed;
+        }
+        total += ch->body.len;
+        b->chp[i] = ch;
+    }
+    return total;
+}
+
+void benchlib_batch_edit(struct benchlib_batch *b, struct benchlib_device *d, size_t n,
+                         struct benchlib_record *records)
+{
+    batch_reset(b, n);
+    for (size_t i = 0; i < n; i++) {
+        Fieldsync__Change *ch = &b->ch[i];
+        Fieldsync__FieldOp *op = &b->op[i];
+        fieldsync__change__init(ch);
+        fieldsync__field_op__init(op);
+        ch->device_seq = d->next_seq++;
+        ch->collection = 1;
+        ch->region = (char *)benchlib_region(records[i].seed);
+        ch->hlc = benchlib_hlc(d);
+        ch->record_id.data = (uint8_t *)records[i].id;
+        ch->record_id.len = 16;
+        /* end_time = "HH:MM": tag 9, wire type 2, length 5 */
+        uint8_t *v = b->value[i];
+        unsigned mm = (unsigned)(ch->hlc >> 16) % 60;
+        v[0] = (9 << 3) | 2;
+        v[1] = 5;
+        memcpy(v + 2, "17:", 3);
+        v[5] = (uint8_t)('0' + mm / 10);
+        v[6] = (uint8_t)('0' + mm % 10);
+        op->field = 9;
+        op->value.data = v;
+        op->value.len = 7;
+        op->base_hlc = records[i].hlc;
+        records[i].hlc = ch->hlc;
+        op->base_device.data = d->id.device_id;
+        op->base_device.len = 16;
+        b->opp[i] = op;
+        ch->n_ops = 1;
+        ch->ops = &b->opp[i];
+        b->chp[i] = ch;
+    }
+}
+
+int benchlib_ack_applied(const Fieldsync__Frame *f)
+{
+    if (f->msg_case != FIELDSYNC__FRAME__MSG_PUSH_ACK)
+        return -1;
+    int n = 0;
+    for (size_t i = 0; i < f->push_ack->n_results; i++)
+        n += f->push_ack->results[i]->status == FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED;
+    return n;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

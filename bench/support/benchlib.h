@@ -10,6 +10,8 @@
 #include "testclient.h"
 #include "testserver.h"
 
+#include "sync.pb-c.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -45,6 +47,50 @@ int benchlib_enroll(struct testserver *ts, const char *role, const char *regions
 size_t benchlib_report(uint64_t seed, const char *region, uint8_t *buf, size_t cap);
 /* The region of a seed (GAO, TOMBOUCTOU, MENAKA in turn). */
 const char *benchlib_region(uint64_t seed);
+
+/* ---- push batches ---- */
+
+#define BENCHLIB_MAX_BATCH 256
+#define BENCHLIB_BODY_CAP  2048
+
+/* A device as the bench drives it: identity, next device_seq, last HLC issued. */
+struct benchlib_device {
+    struct testclient_identity id;
+    uint64_t next_seq;
+    uint64_t last_hlc;
+};
+
+/* A record the bench created: what a later one-field edit needs. */
+struct benchlib_record {
+    uint8_t id[16];
+    uint64_t hlc; /* clock of the creating change (the edit's base) */
+    uint64_t seed;
+};
+
+/* A PushBatch frame with its storage (large: allocate it, don't put it on the stack). */
+struct benchlib_batch {
+    Fieldsync__Frame frame;
+    Fieldsync__PushBatch push;
+    Fieldsync__Change ch[BENCHLIB_MAX_BATCH];
+    Fieldsync__Change *chp[BENCHLIB_MAX_BATCH];
+    Fieldsync__FieldOp op[BENCHLIB_MAX_BATCH];
+    Fieldsync__FieldOp *opp[BENCHLIB_MAX_BATCH];
+    uint8_t body[BENCHLIB_MAX_BATCH][BENCHLIB_BODY_CAP];
+    uint8_t value[BENCHLIB_MAX_BATCH][16];
+};
+
+/* A new HLC for the device: wall ms << 16 | counter, never going backwards. */
+uint64_t benchlib_hlc(struct benchlib_device *d);
+/* Fill b with n new reports (seeds seed0 .. seed0+n-1); records (if given) gets their ids
+ * and clocks. Returns the total encoded size of the report bodies. */
+size_t benchlib_batch_new(struct benchlib_batch *b, struct benchlib_device *d, size_t n,
+                          uint64_t seed0, struct benchlib_record *records);
+/* Fill b with one-field edits (end_time, field 9) of the n records, based on their clocks
+ * (which then become the edits' clocks, the base of the next edit). */
+void benchlib_batch_edit(struct benchlib_batch *b, struct benchlib_device *d, size_t n,
+                         struct benchlib_record *records);
+/* Count the CHANGE_APPLIED results of a PushAck frame; -1 if it is not a PushAck. */
+int benchlib_ack_applied(const Fieldsync__Frame *f);
 
 /* Sort doubles ascending and return the q-quantile (0..1) of the n values (0 if n == 0). */
 double benchlib_quantile(double *v, size_t n, double q);

@@ -2,14 +2,13 @@
  * test_store: the records store on a real SQLite file in a temporary directory, driven
  * directly (store_begin / store_apply_batch / store_commit, store_pull): migration, exactly-
  * once application, history, conflicts, feed order and pagination, scopes, region
- * immutability, the clock bound, and the reader pool.
+ * immutability, the clock bound.
  */
 #include "check.h"
 #include "collections.h"
 #include "consultation.pb-c.h"
 #include "error.h"
 #include "hlc.h"
-#include "reader.h"
 #include "session.h"
 #include "store.h"
 #include "store_records.h"
@@ -20,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <uv.h>
 
 #define NOW_MS 1700000000000ull
 
@@ -1046,80 +1044,6 @@ static void test_store_body_on_existing_record(void)
     close_and_remove(st);
 }
 
-/* ---- reader pool ---- */
-
-struct count_job {
-    struct reader_job rj;
-    int records;
-    int done;
-};
-
-static int count_record(void *user, const struct store_record_view *v)
-{
-    (void)v;
-    ((struct count_job *)user)->records++;
-    return 0;
-}
-
-static void count_run(struct store *st, struct reader_job *rj)
-{
-    struct count_job *j = (struct count_job *)rj;
-    if (!st)
-        return;
-    struct session admin;
-    make_session(&admin, SESSION_ROLE_ADMIN, 3, "", 0);
-    struct store_pull_req req = {.sess = &admin, .cursor = 0, .limit = 100};
-    uint64_t next;
-    int more;
-    rj->rc = store_begin(st);
-    if (rj->rc == 0)
-        rj->rc = store_pull(st, &req, count_record, NULL, j, &next, &more);
-    store_commit(st);
-}
-
-static void count_done(struct reader_job *rj)
-{
-    ((struct count_job *)rj)->done = 1;
-}
-
-static void test_store_reader_pool(void)
-{
-    struct store *st = open_fresh();
-    struct session col;
-    make_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
-    struct tchange t[5];
-    struct store_change_result res[5];
-    for (unsigned i = 0; i < 5; i++)
-        tc_new(&t[i], i + 1, i + 1, "GAO", "r", hlc_make(NOW_MS - 100 + i, 0));
-    apply(st, &col, t, 5, res);
-    for (int i = 0; i < 5; i++)
-        tc_free(&t[i]);
-
-    uv_loop_t loop;
-    CHECK_EQ(uv_loop_init(&loop), 0);
-    struct reader *r;
-    CHECK_EQ(reader_start(&r, &loop, db_path, NULL), 0);
-    struct count_job jobs[8];
-    memset(jobs, 0, sizeof jobs);
-    for (int i = 0; i < 8; i++) {
-        jobs[i].rj.run = count_run;
-        jobs[i].rj.done = count_done;
-        CHECK_EQ(reader_submit(r, &jobs[i].rj), 0);
-    }
-    CHECK_EQ(reader_pending(r), 8);
-    reader_close(r); /* frees itself once the 8 jobs are done */
-    struct count_job late = {.rj = {.run = count_run, .done = count_done}};
-    CHECK_EQ(reader_submit(r, &late.rj), FIELDSYNC_ESHUTDOWN);
-    CHECK_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    for (int i = 0; i < 8; i++) {
-        CHECK(jobs[i].done);
-        CHECK_EQ(jobs[i].rj.rc, 0);
-        CHECK_EQ(jobs[i].records, 5);
-    }
-    CHECK_EQ(uv_loop_close(&loop), 0);
-    close_and_remove(st);
-}
-
 int main(void)
 {
     RUN(test_store_migrate_from_empty);
@@ -1135,6 +1059,5 @@ int main(void)
     RUN(test_store_rejects_bad_input);
     RUN(test_store_delete_record);
     RUN(test_store_body_on_existing_record);
-    RUN(test_store_reader_pool);
     return 0;
 }
