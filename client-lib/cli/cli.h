@@ -110,6 +110,7 @@ int cmd_query_export(struct cli *x, int argc, char **argv);
 int cmd_sync_enroll(struct cli *x, int argc, char **argv);
 int cmd_sync_set_server(struct cli *x, int argc, char **argv);
 int cmd_sync_run(struct cli *x, int argc, char **argv);
+int cmd_sync_rejected(struct cli *x, int argc, char **argv);
 int cmd_sync_status(struct cli *x, int argc, char **argv);
 int cmd_sync_conflicts(struct cli *x, int argc, char **argv);
 int cmd_sync_resolve(struct cli *x, int argc, char **argv);

@@ -211,7 +211,7 @@ static void phase_line(const fieldsync_progress *p)
         fprintf(stderr, "push: %" PRIu64 "/%" PRIu64 " changes acknowledged\n", p->done, p->total);
         break;
     case FIELDSYNC_PHASE_PULL:
-        fprintf(stderr, "pull: %" PRIu64 " records received\n", p->done);
+        fprintf(stderr, "pull: %" PRIu64 " record%s received\n", p->done, p->done == 1 ? "" : "s");
         break;
     default:
         break;
@@ -307,7 +307,7 @@ int cmd_sync_run(struct cli *x, int argc, char **argv)
     if (rc == 0 || stats.pushed || stats.duplicates || stats.rejected || stats.pulled)
         fprintf(stderr,
                 "pushed %" PRIu64 " change%s (%" PRIu64 " already there), rejected %" PRIu64
-                ", pulled %" PRIu64 " record%s, %" PRIu64 " new conflict%s, %.1f s%s\n",
+                ", pulled %" PRIu64 " record%s, %" PRIu64 " conflict%s received, %.1f s%s\n",
                 stats.pushed, stats.pushed == 1 ? "" : "s", stats.duplicates, stats.rejected,
                 stats.pulled, stats.pulled == 1 ? "" : "s", stats.conflicts,
                 stats.conflicts == 1 ? "" : "s", (double)stats.elapsed_ms / 1000,
@@ -333,9 +333,89 @@ int cmd_sync_run(struct cli *x, int argc, char **argv)
     }
     if (stats.rejected)
         fieldsync_rejected(x->c, on_rejection, NULL);
-    if (stats.conflicts)
-        fprintf(stderr, "see `fieldsync conflicts`\n");
+    fieldsync_status st;
+    if (fieldsync_status_get(x->c, &st) == 0 && st.open_conflicts)
+        fprintf(stderr, "%" PRIu64 " open conflict%s: see `fieldsync conflicts --open`\n",
+                st.open_conflicts, st.open_conflicts == 1 ? "" : "s");
     return CLI_EXIT_OK;
+}
+
+/* ---- rejected ----------------------------------------------------------------------------- */
+
+static const char rejected_usage[] =
+    "usage: fieldsync rejected [--dismiss SEQ|all]\n\n"
+    "List the local changes the server refused (with its reason); they are kept aside and not\n"
+    "resent. The local record keeps its value. --dismiss forgets one (by its change number)\n"
+    "or all of them once read.\n\n"
+    "example:\n"
+    "  fieldsync rejected\n"
+    "  fieldsync rejected --dismiss 42\n";
+
+struct seq_list {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int on_rejection_list(const fieldsync_rejection *r, void *user)
+{
+    struct seq_list *l = user;
+    char id[FIELDSYNC_ID_STR_LEN + 1];
+
+    fieldsync_id_format(r->record_id, id);
+    printf("change %" PRIu64 " record %s (%" PRIu32 " field%s): %s: %s\n", r->device_seq, id,
+           r->ops, r->ops == 1 ? "" : "s", fieldsync_err_name(r->code),
+           r->message ? r->message : "");
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        uint64_t *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return 1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = r->device_seq;
+    return 0;
+}
+
+int cmd_sync_rejected(struct cli *x, int argc, char **argv)
+{
+    const char *dismiss = NULL;
+    const struct cli_opt opts[] = {{"dismiss", &dismiss, NULL}, {NULL, NULL, NULL}};
+    struct seq_list l = {0};
+    uint64_t seq = 0;
+    int code = cli_parse(x, argc, argv, opts, rejected_usage, NULL, 0, 0, NULL, NULL, NULL);
+
+    if (code != 0)
+        return code;
+    if (dismiss && strcmp(dismiss, "all") != 0 && cli_parse_u64(dismiss, &seq) < 0)
+        return cli_usage(x, rejected_usage, "--dismiss %s: expected a change number or all",
+                         dismiss);
+    code = cli_open(x, 0);
+    if (code != 0)
+        return code;
+    int rc = 0;
+    if (dismiss && strcmp(dismiss, "all") != 0) {
+        rc = fieldsync_rejected_dismiss(x->c, seq);
+        code = rc < 0 ? cli_fail(x, rc, "change %" PRIu64, seq) : CLI_EXIT_OK;
+        goto out;
+    }
+    rc = fieldsync_rejected(x->c, on_rejection_list, &l);
+    if (rc < 0) {
+        code = cli_fail(x, rc == FIELDSYNC_ECANCELED ? FIELDSYNC_ENOMEM : rc, "rejected");
+        goto out;
+    }
+    for (size_t i = 0; dismiss && i < l.n && rc == 0; i++)
+        rc = fieldsync_rejected_dismiss(x->c, l.v[i]);
+    if (rc < 0) {
+        code = cli_fail(x, rc, "dismiss");
+        goto out;
+    }
+    fprintf(stderr, "%zu rejected change%s%s\n", l.n, l.n == 1 ? "" : "s",
+            dismiss && l.n ? " dismissed" : "");
+    code = CLI_EXIT_OK;
+out:
+    free(l.v);
+    return code;
 }
 
 /* ---- status ------------------------------------------------------------------------------- */

@@ -31,6 +31,7 @@ static const struct command commands[] = {
     {"sync", cmd_sync_run, "send local changes, receive the server's"},
     {"conflicts", cmd_sync_conflicts, "list conflicts with both values"},
     {"resolve", cmd_sync_resolve, "resolve a conflict"},
+    {"rejected", cmd_sync_rejected, "list (and dismiss) changes the server refused"},
     {"set-server", cmd_sync_set_server, "change the server address (and CA) of this device"},
     {"status", cmd_sync_status, "device, server, pending changes, last sync"},
 };

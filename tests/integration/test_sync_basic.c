@@ -16,7 +16,17 @@
 #include <unistd.h>
 
 static struct testserver ts;
+static int ts_running;
 static char dir[256];
+
+/* A failed CHECK exits: never leave the server behind. */
+static void cleanup(void)
+{
+    if (ts_running) {
+        ts_running = 0;
+        testserver_stop(&ts);
+    }
+}
 
 static fieldsync_client *device(const char *name, const char *role, const char *regions)
 {
@@ -267,9 +277,12 @@ int main(void)
                 getenv("FS_SERVER_BIN") ? getenv("FS_SERVER_BIN") : "unset");
         return 1;
     }
+    ts_running = 1;
+    atexit(cleanup);
     RUN(test_client_sync_push_pull_conflict);
     RUN(test_client_sync_cancel_then_resume);
     RUN(test_client_sync_errors);
+    ts_running = 0;
     CHECK_EQ(testserver_stop(&ts), 0);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

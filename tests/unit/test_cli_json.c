@@ -8,6 +8,7 @@
 #include "cli_export.h"
 #include "cli_json.h"
 #include "consultation.pb-c.h"
+#include "sync.pb-c.h"
 
 #include <math.h>
 
@@ -292,6 +293,83 @@ static void test_cli_json_pretty(void)
     json_decref(j);
 }
 
+/* The mapping is generic over descriptors: a oneof, 32-byte bytes (base64), a uint64 past
+ * INT64_MAX (a decimal string), fixed64 and bool, on the wire contract's Frame. */
+static void test_cli_json_generic_types(void)
+{
+    static const char *text =
+        "{\"request_id\":7,\"hello\":{\"protocol_version\":1,"
+        "\"device_id\":\"01890a5d-ac96-774b-bcce-b302099a8057\","
+        "\"credential\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\","
+        "\"device_high_water\":\"18446744073709551615\",\"device_hlc\":123456789012345,"
+        "\"app_version\":\"cli-test\"}}";
+    json_t *j = json_loads(text, 0, NULL);
+    ProtobufCMessage *m = NULL;
+    char err[CLI_JSON_ERRLEN] = "";
+
+    CHECK(j != NULL);
+    CHECK_EQ(cli_json_to_pb(&fieldsync__frame__descriptor, j, &m, err, sizeof err), 0);
+    json_decref(j);
+    Fieldsync__Frame *f = (Fieldsync__Frame *)m;
+    CHECK_EQ(f->msg_case, FIELDSYNC__FRAME__MSG_HELLO);
+    CHECK_EQ(f->hello->credential.len, 32);
+    CHECK_EQ(f->hello->credential.data[31], 31);
+    CHECK_U64(f->hello->device_high_water, ==, UINT64_MAX);
+    CHECK_U64(f->hello->device_hlc, ==, 123456789012345ULL);
+
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n);
+    CHECK(buf != NULL);
+    protobuf_c_message_pack(m, buf);
+    ProtobufCMessage *back = protobuf_c_message_unpack(&fieldsync__frame__descriptor, NULL, n, buf);
+    CHECK(back != NULL);
+    char *out = to_text(back, 0);
+    CHECK_STR(out, text);
+    free(out);
+    free(buf);
+    protobuf_c_message_free_unpacked(back, NULL);
+
+    /* Switching the oneof to another member frees the old one (ASan checks it). */
+    CHECK_EQ(cli_json_set_field(m, "ping", "{\"nonce\":5}", NULL, err, sizeof err), 0);
+    CHECK_EQ(f->msg_case, FIELDSYNC__FRAME__MSG_PING);
+    CHECK_U64(f->ping->nonce, ==, 5);
+    /* Clearing a member that is not the one set leaves the oneof alone. */
+    CHECK_EQ(cli_json_set_field(m, "hello", "null", NULL, err, sizeof err), 0);
+    CHECK_EQ(f->msg_case, FIELDSYNC__FRAME__MSG_PING);
+    protobuf_c_message_free_unpacked(m, NULL);
+
+    /* Two members of one oneof, a bad base64, a bool given as a number. */
+    const char *bad[] = {"{\"hello\":{},\"ping\":{}}", "{\"hello\":{\"credential\":\"***\"}}",
+                         "{\"error\":{\"closing\":1}}"};
+    const char *why[] = {"oneof", "hello.credential", "error.closing"};
+    for (int i = 0; i < 3; i++) {
+        j = json_loads(bad[i], 0, NULL);
+        CHECK(j != NULL);
+        CHECK_EQ(cli_json_to_pb(&fieldsync__frame__descriptor, j, &m, err, sizeof err),
+                 FIELDSYNC_ESCHEMA);
+        json_decref(j);
+        if (!strstr(err, why[i]))
+            fprintf(stderr, "error \"%s\" does not mention \"%s\"\n", err, why[i]);
+        CHECK(strstr(err, why[i]) != NULL);
+    }
+}
+
+static void test_cli_json_nonfinite(void)
+{
+    Fieldsync__ConsultationReport *r =
+        parse_report("{\"location\":{\"lat\":\"NaN\",\"lon\":\"-Infinity\",\"accuracy_m\":"
+                     "\"Infinity\"}}");
+    CHECK(isnan(r->location->lat));
+    CHECK(isinf(r->location->lon) && r->location->lon < 0);
+    CHECK(isinf(r->location->accuracy_m));
+    char *t = to_text(&r->base, 0);
+    CHECK_STR(t,
+              "{\"location\":{\"lat\":\"NaN\",\"lon\":\"-Infinity\",\"accuracy_m\":\"Infinity\"}}");
+    free(t);
+    fieldsync__consultation_report__free_unpacked(r, NULL);
+    CHECK_EQ(expect_error("{\"location\":{\"accuracy_m\":1e300}}", FIELDSYNC_ESCHEMA, "float"), 0);
+}
+
 /* ---- export ------------------------------------------------------------------------------ */
 
 static const char *row_a = "{\"region\":\"GAO\",\"commune\":\"Ansongo\","
@@ -479,6 +557,8 @@ int main(void)
     RUN(test_cli_json_set_field);
     RUN(test_cli_json_numbers);
     RUN(test_cli_json_pretty);
+    RUN(test_cli_json_generic_types);
+    RUN(test_cli_json_nonfinite);
     RUN(test_cli_export_csv);
     RUN(test_cli_export_geojson);
     RUN(test_cli_export_jsonl);
