@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "config.h"
 #include "error.h"
+#include "pbwire.h"
 #include "session.h"
 #include "store.h"
 #include "tls.h"
@@ -208,8 +209,9 @@ static int cmd_enroll(struct admin_opts *o)
     session_regions_csv(&tmp, ec.regions, sizeof ec.regions);
     ec.own_only = o->own_only;
     if (o->name) {
-        if (strlen(o->name) > STORE_NAME_MAX) {
-            fprintf(stderr, "fieldsync-server enroll: --name longer than %d bytes\n",
+        if (strlen(o->name) > STORE_NAME_MAX ||
+            !pbwire_utf8_ok((const uint8_t *)o->name, strlen(o->name))) {
+            fprintf(stderr, "fieldsync-server enroll: --name not UTF-8 or longer than %d bytes\n",
                     STORE_NAME_MAX);
             return 2;
         }

@@ -102,11 +102,20 @@ static int set_listen(struct config *c, const char *v)
 {
     const char *colon = strrchr(v, ':');
     uint64_t port;
-    if (!colon || colon == v || (size_t)(colon - v) >= sizeof c->listen_host ||
-        parse_u64(colon + 1, 65535, &port) < 0)
+    if (!colon || colon == v || parse_u64(colon + 1, 65535, &port) < 0)
         return FIELDSYNC_EINVAL;
-    memcpy(c->listen_host, v, (size_t)(colon - v));
-    c->listen_host[colon - v] = '\0';
+    const char *host = v;
+    size_t n = (size_t)(colon - v);
+    if (host[0] == '[') { /* [::1]:7443 */
+        if (n < 3 || host[n - 1] != ']')
+            return FIELDSYNC_EINVAL;
+        host++;
+        n -= 2;
+    }
+    if (n >= sizeof c->listen_host)
+        return FIELDSYNC_EINVAL;
+    memcpy(c->listen_host, host, n);
+    c->listen_host[n] = '\0';
     c->listen_port = (int)port;
     return 0;
 }

@@ -147,7 +147,10 @@ static void pull_run(struct store *st, struct reader_job *rj)
     uint64_t next = job->req.cursor;
     int rc = store_begin(st);
     if (rc == 0) {
-        rc = store_pull(st, &job->req, on_record, on_conflict, job, &next, &more);
+        /* Revocation takes effect at the device's next request (DESIGN §7). */
+        rc = store_device_check_active(st, job->sess.device_id);
+        if (rc == 0)
+            rc = store_pull(st, &job->req, on_record, on_conflict, job, &next, &more);
         if (rc < 0)
             store_rollback(st);
         else
@@ -162,7 +165,9 @@ static void pull_done(struct reader_job *rj)
 {
     struct pull_job *job = (struct pull_job *)rj;
     if (rj->rc < 0) {
-        conn_reply_error(job->c, job->request_id, rj->rc, 0, "pull failed: %s", error_str(rj->rc));
+        conn_reply_error(job->c, job->request_id, rj->rc,
+                         rj->rc == FIELDSYNC_EREVOKED || rj->rc == FIELDSYNC_EAUTH,
+                         "pull failed: %s", error_str(rj->rc));
     } else {
         job->page.server_hlc = server_hlc_now(job->server);
         Fieldsync__Frame f = FIELDSYNC__FRAME__INIT;

@@ -15,6 +15,7 @@
 #include "frame.h"
 #include "handlers.h"
 #include "server.h"
+#include "store.h"
 #include "store_records.h"
 #include "writer.h"
 
@@ -38,10 +39,14 @@ struct push_job {
 static int push_run(struct store *st, struct writer_job *wj)
 {
     struct push_job *job = (struct push_job *)wj;
+    /* Revocation takes effect at the device's next request (DESIGN §7). */
+    int rc = store_device_check_active(st, job->sess.device_id);
+    if (rc < 0)
+        return rc;
     struct arena a;
     Fieldsync__Frame *f = NULL;
     arena_init(&a, 64 * 1024, 0);
-    int rc = frame_decode(job->payload, job->len, &a.pb, &f);
+    rc = frame_decode(job->payload, job->len, &a.pb, &f);
     if (rc < 0)
         goto out;
     rc = FIELDSYNC_EPROTO;
@@ -59,8 +64,10 @@ static void push_done(struct writer_job *wj)
     struct push_job *job = (struct push_job *)wj;
     struct server *s = job->server;
     if (job->wj.rc < 0) {
-        conn_reply_error(job->c, job->request_id, job->wj.rc, 0, "push not applied: %s",
-                         error_str(job->wj.rc));
+        int rc = job->wj.rc;
+        conn_reply_error(job->c, job->request_id, rc,
+                         rc == FIELDSYNC_EREVOKED || rc == FIELDSYNC_EAUTH,
+                         "push not applied: %s", error_str(rc));
         goto out;
     }
     if (job->max_hlc)

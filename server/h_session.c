@@ -11,6 +11,7 @@
 #include "error.h"
 #include "handlers.h"
 #include "log.h"
+#include "pbwire.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
@@ -47,11 +48,20 @@ struct enroll_job {
     struct store_device dev;
 };
 
+static int utf8_ok(const char *s)
+{
+    return !s || pbwire_utf8_ok((const uint8_t *)s, strlen(s));
+}
+
+/* Copy at most cap - 1 bytes of valid UTF-8 src, never cutting a character in two. */
 static void copy_bounded(char *dst, size_t cap, const char *src)
 {
     size_t n = src ? strlen(src) : 0;
-    if (n >= cap)
+    if (n >= cap) {
         n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
     if (n)
         memcpy(dst, src, n);
     dst[n] = '\0';
@@ -167,6 +177,10 @@ void h_hello(struct conn *c, const Fieldsync__Frame *f)
                          h->protocol_version);
         return;
     }
+    if (!utf8_ok(h->app_version)) {
+        conn_reply_error(c, rid, FIELDSYNC_EUTF8, 0, "app_version is not valid UTF-8");
+        return;
+    }
     if (h->device_id.len != 16 || h->credential.len != AUTH_CRED_LEN) {
         conn_reply_error(c, rid, FIELDSYNC_EAUTH, 1, "device id or credential malformed");
         return;
@@ -269,6 +283,10 @@ void h_enroll(struct conn *c, const Fieldsync__Frame *f)
     if (auth_enroll_admit(ip, ip_len, server_wall_ms(s), s->cfg->enroll_attempts_per_min) < 0) {
         conn_reply_error(c, rid, FIELDSYNC_ERATE, 0,
                          "too many enrolment attempts from this address; retry in a minute");
+        return;
+    }
+    if (!utf8_ok(e->device_name)) {
+        conn_reply_error(c, rid, FIELDSYNC_EUTF8, 0, "device_name is not valid UTF-8");
         return;
     }
     char norm[AUTH_CODE_CHARS + 1];

@@ -87,6 +87,9 @@ int store_device_get(struct store *st, const uint8_t id[16], struct store_device
 /* Record a Hello: last seen and the high-water mark the device reported. */
 int store_device_touch(struct store *st, const uint8_t id[16], int64_t now_ms, uint64_t reported_hw,
                        const char *app_version);
+/* For requests inside a session (push, pull): 0 if the device exists and is not revoked,
+ * FIELDSYNC_EREVOKED, FIELDSYNC_EAUTH (device gone), FIELDSYNC_ESTORE. */
+int store_device_check_active(struct store *st, const uint8_t id[16]);
 /* 0, FIELDSYNC_ENOTFOUND. Revoking twice keeps the first time. Touches no delivered data. */
 int store_device_revoke(struct store *st, const uint8_t id[16], int64_t now_ms);
 /* Devices in enrolment order; cb returning non-zero stops the walk (and is returned). */

@@ -217,3 +217,22 @@ int store_device_list(struct store *st, store_device_cb cb, void *user)
     sqlite3_reset(s);
     return rc;
 }
+
+int store_device_check_active(struct store *st, const uint8_t id[16])
+{
+    sqlite3_stmt *s =
+        store_stmt(st, STMT_DEVICE_ACTIVE, "SELECT revoked_ms FROM devices WHERE id = ?");
+    if (!s)
+        return FIELDSYNC_ESTORE;
+    sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    int rc;
+    if (r == SQLITE_ROW)
+        rc = sqlite3_column_int64(s, 0) != 0 ? FIELDSYNC_EREVOKED : 0;
+    else if (r == SQLITE_DONE)
+        rc = FIELDSYNC_EAUTH;
+    else
+        rc = store_fail(st, "check device");
+    sqlite3_reset(s);
+    return rc;
+}

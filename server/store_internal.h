@@ -34,6 +34,7 @@ enum store_stmt_id {
     STMT_DEVICE_TOUCH,
     STMT_DEVICE_REVOKE,
     STMT_DEVICE_LIST,
+    STMT_DEVICE_ACTIVE,
     /* store_records.c and others: add below */
     STMT_FIRST_RECORDS,
     /* store_records.c (apply) */

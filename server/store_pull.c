@@ -120,7 +120,8 @@ int store_pull(struct store *st, const struct store_pull_req *req, store_record_
                        "ORDER BY r.server_seq LIMIT ?2");
     if (!s)
         return FIELDSYNC_ESTORE;
-    sqlite3_bind_int64(s, 1, (int64_t)req->cursor);
+    /* A cursor past INT64_MAX would bind as negative and restart the feed from the top. */
+    sqlite3_bind_int64(s, 1, req->cursor > INT64_MAX ? INT64_MAX : (int64_t)req->cursor);
     sqlite3_bind_int64(s, 2, (int64_t)max_scan + 1);
     if (own)
         sqlite3_bind_blob(s, 3, sess->device_id, 16, SQLITE_STATIC);

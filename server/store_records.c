@@ -103,7 +103,13 @@ static int ops_push(struct apply *a, const struct merge_op *op)
 
 static int on_split(void *user, const struct merge_op *op)
 {
-    return ops_push(user, op);
+    struct apply *a = user;
+    /* merge_split_body does not check values against the schema (merge.h): a body with
+     * invalid UTF-8 or a wrong wire type would be stored and break every client's parser. */
+    int rc = merge_op_check(a->coll->desc, op);
+    if (rc != 0)
+        return rc;
+    return ops_push(a, op);
 }
 
 static int hist_reserve(struct apply *a, size_t n)

@@ -12,3 +12,5 @@ fs_test(NAME test_identity
 if(TARGET fieldsync-server)
   add_dependencies(test_identity fieldsync-server)
 endif()
+fs_test(NAME test_auth SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth.c LIBS fs_server)
+fs_test(NAME test_config SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_config.c LIBS fs_server)

@@ -44,6 +44,7 @@ void cli_export_init(struct cli_export *x, enum cli_export_format format, FILE *
     x->format = format;
     x->out = out;
     x->desc = d;
+    x->sep = ',';
 }
 
 void cli_export_close(struct cli_export *x)
@@ -77,9 +78,9 @@ static int buf_put(struct cli_export *x, size_t *len, const char *s, size_t n)
 
 /* ---- CSV ---------------------------------------------------------------------------------- */
 
-int cli_export_csv_cell(FILE *out, const char *s, int is_text)
+int cli_export_csv_cell(FILE *out, const char *s, int is_text, char sep)
 {
-    int quote = strpbrk(s, ",\"\r\n") != NULL;
+    int quote = strpbrk(s, "\"\r\n") != NULL || strchr(s, sep) != NULL;
     int guard = is_text && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
                             s[0] == '\t' || s[0] == '\r');
 
@@ -106,10 +107,17 @@ static int emit(struct cli_export *x, int header, enum cell_kind k, const char *
 {
     if (x->format == CLI_EXPORT_CSV) {
         if (x->ncols++ > 0)
-            fputc(',', x->out);
+            fputc(x->sep, x->out);
         if (header)
-            return cli_export_csv_cell(x->out, x->name, 0);
-        return cli_export_csv_cell(x->out, k == CELL_EMPTY ? "" : text, k == CELL_TEXT);
+            return cli_export_csv_cell(x->out, x->name, 0, x->sep);
+        if (k == CELL_NUMBER && x->decimal_comma && strchr(text, '.')) {
+            /* French Excel reads 15,6597 as a number and 15.6597 as text. */
+            char num[48];
+            snprintf(num, sizeof num, "%s", text);
+            *strchr(num, '.') = ',';
+            return cli_export_csv_cell(x->out, num, 0, x->sep);
+        }
+        return cli_export_csv_cell(x->out, k == CELL_EMPTY ? "" : text, k == CELL_TEXT, x->sep);
     }
     /* GeoJSON properties: typed values, null for empty. */
     json_t *v;

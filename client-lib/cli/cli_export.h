@@ -24,6 +24,8 @@ struct cli_export {
     FILE *out;
     const ProtobufCMessageDescriptor *desc;
     const ProtobufCFieldDescriptor *geo; /* GeoJSON: the point field (has lat and lon) */
+    char sep;                            /* CSV: delimiter (default ',') */
+    int decimal_comma;                   /* CSV: write numbers with a decimal comma */
     size_t records;                      /* written */
     size_t omitted;                      /* GeoJSON: records without a usable location */
     int ncols;                           /* cells written in the current row */
@@ -37,7 +39,8 @@ struct cli_export {
 /* "csv", "jsonl" or "geojson". 0 or FIELDSYNC_EINVAL. */
 int cli_export_format_parse(const char *name, enum cli_export_format *out);
 
-/* Cannot fail. out and d must outlive the export. */
+/* Cannot fail. out and d must outlive the export. Set sep / decimal_comma after it (CSV for
+ * Excel in a French locale: ';' and decimal commas). */
 void cli_export_init(struct cli_export *x, enum cli_export_format format, FILE *out,
                      const ProtobufCMessageDescriptor *d);
 /* Write what precedes the first record (CSV: BOM and header row). 0, FIELDSYNC_EIO,
@@ -51,8 +54,8 @@ int cli_export_end(struct cli_export *x);
 /* Release scratch memory. Safe after init alone. */
 void cli_export_close(struct cli_export *x);
 
-/* Write one CSV cell (RFC 4180 quoting; text starting with = + - @ TAB CR gets a leading
- * apostrophe when is_text). Exposed for tests. 0 or FIELDSYNC_EIO. */
-int cli_export_csv_cell(FILE *out, const char *s, int is_text);
+/* Write one CSV cell (RFC 4180 quoting for delimiter sep; text starting with = + - @ TAB CR
+ * gets a leading apostrophe when is_text). Exposed for tests. 0 or FIELDSYNC_EIO. */
+int cli_export_csv_cell(FILE *out, const char *s, int is_text, char sep);
 
 #endif

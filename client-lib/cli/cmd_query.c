@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_export.h"
@@ -122,7 +123,8 @@ out:
 
 static const char list_usage[] =
     "usage: fieldsync list [--region R] [--commune C] [--from DATE] [--to DATE]\n"
-    "                      [--pending] [--deleted] [--limit N]\n\n"
+    "                      [--pending] [--deleted] [--limit N]\n"
+    "                        [--delimiter ;] [--decimal-comma]\n\n"
     "List reports in the local store as a table: id, state, region, commune, date, type and\n"
     "the start of the summary. State: * local edits not yet synced, ! rejected by the server,\n"
     "x deleted. Dates are YYYY-MM-DD, inclusive; reports without a date are left out when a\n"
@@ -236,10 +238,12 @@ int cmd_query_list(struct cli *x, int argc, char **argv)
 
 static const char export_usage[] =
     "usage: fieldsync export --format csv|jsonl|geojson [--output FILE]\n"
-    "                        [--region R] [--commune C] [--from DATE] [--to DATE] [--limit N]\n\n"
+    "                        [--region R] [--commune C] [--from DATE] [--to DATE] [--limit N]\n"
+    "                        [--delimiter ;] [--decimal-comma]\n\n"
     "Export the reports of the local store (standard output without --output).\n"
     "  csv      one row per report for Excel: UTF-8 with BOM, CRLF, flattened columns\n"
-    "           (participants.*, location.*, concerns_count, stakeholders joined with ;)\n"
+    "           (participants.*, location.*, concerns_count, stakeholders joined with ;);\n"
+    "           --delimiter ; --decimal-comma for Excel set to French\n"
     "  jsonl    one report per line, the JSON of `show` with \"_id\" first\n"
     "  geojson  a FeatureCollection of points for QGIS; reports without a location are left\n"
     "           out (their number is printed)\n\n"
@@ -272,9 +276,14 @@ static int on_export_record(const fieldsync_record *rec, void *user)
 int cmd_query_export(struct cli *x, int argc, char **argv)
 {
     struct filter_opts fo = {0};
-    const char *format = NULL, *output = NULL;
-    const struct cli_opt opts[] = {
-        FILTER_OPTS(fo), {"format", &format, NULL}, {"output", &output, NULL}, {NULL, NULL, NULL}};
+    const char *format = NULL, *output = NULL, *delim = NULL;
+    int decimal_comma = 0;
+    const struct cli_opt opts[] = {FILTER_OPTS(fo),
+                                   {"format", &format, NULL},
+                                   {"output", &output, NULL},
+                                   {"delimiter", &delim, NULL},
+                                   {"decimal-comma", NULL, &decimal_comma},
+                                   {NULL, NULL, NULL}};
     enum cli_export_format fmt;
     fieldsync_filter f;
     struct export_ctx e = {x, {0}, 0};
@@ -287,20 +296,39 @@ int cmd_query_export(struct cli *x, int argc, char **argv)
         return cli_usage(x, export_usage, "--format is required");
     if (cli_export_format_parse(format, &fmt) < 0)
         return cli_usage(x, export_usage, "unknown format \"%s\"", format);
+    char sep = ',';
+    if (delim) {
+        if (strcmp(delim, "tab") == 0)
+            sep = '\t';
+        else if (strlen(delim) == 1 && strchr(",;|", delim[0]))
+            sep = delim[0];
+        else
+            return cli_usage(x, export_usage, "--delimiter %s: use , ; | or tab", delim);
+    }
+    if (decimal_comma && sep == ',')
+        return cli_usage(x, export_usage, "--decimal-comma needs another --delimiter (;)");
     code = make_filter(x, export_usage, &fo, &f);
     if (code == 0)
         code = cli_open(x, 0);
     if (code != 0)
         return code;
     f.collection = FIELDSYNC_COLLECTION_CONSULTATION;
+    /* Write FILE.part and rename it at the end, so that a failed or interrupted export never
+     * leaves a truncated FILE that looks complete. */
+    char part[4096] = "";
     if (output && strcmp(output, "-") != 0) {
-        out = fopen(output, "wb");
+        if (snprintf(part, sizeof part, "%s.part", output) >= (int)sizeof part)
+            return cli_usage(x, export_usage, "--output: file name too long");
+        out = fopen(part, "wb");
         if (!out) {
-            perror(output);
-            return cli_fail(x, FIELDSYNC_EIO, "cannot write %s", output);
+            perror(part);
+            cli_fail(x, FIELDSYNC_EIO, "cannot write %s", part);
+            return CLI_EXIT_FAIL;
         }
     }
     cli_export_init(&e.ex, fmt, out, cli_collection(FIELDSYNC_COLLECTION_CONSULTATION));
+    e.ex.sep = sep;
+    e.ex.decimal_comma = decimal_comma;
     int rc = cli_export_begin(&e.ex);
     if (rc == 0) {
         rc = fieldsync_list(x->c, &f, on_export_record, &e);
@@ -309,12 +337,22 @@ int cmd_query_export(struct cli *x, int argc, char **argv)
     }
     if (rc == 0)
         rc = cli_export_end(&e.ex);
-    if (out != stdout && fclose(out) != 0 && rc == 0)
-        rc = FIELDSYNC_EIO;
+    if (out != stdout) {
+        if (fclose(out) != 0 && rc == 0)
+            rc = FIELDSYNC_EIO;
+        if (rc == 0 && rename(part, output) != 0) {
+            perror(output);
+            rc = FIELDSYNC_EIO;
+        }
+        if (rc < 0)
+            unlink(part);
+    }
     if (rc < 0) {
         if (e.ex.err[0])
             fprintf(stderr, "fieldsync export: %s\n", e.ex.err);
         code = cli_fail(x, rc, "export to %s", output ? output : "standard output");
+        if (rc == FIELDSYNC_EIO)
+            code = CLI_EXIT_FAIL; /* a file error here, not the network */
     } else {
         if (fmt == CLI_EXPORT_GEOJSON && e.ex.omitted)
             fprintf(stderr, "%zu report%s without a location left out\n", e.ex.omitted,

@@ -362,9 +362,10 @@ static int on_rejection_list(const fieldsync_rejection *r, void *user)
     char id[FIELDSYNC_ID_STR_LEN + 1];
 
     fieldsync_id_format(r->record_id, id);
-    printf("change %" PRIu64 " record %s (%" PRIu32 " field%s): %s: %s\n", r->device_seq, id,
-           r->ops, r->ops == 1 ? "" : "s", fieldsync_err_name(r->code),
-           r->message ? r->message : "");
+    printf("change %" PRIu64 " record %s", r->device_seq, id);
+    if (r->ops)
+        printf(" (%" PRIu32 " field%s)", r->ops, r->ops == 1 ? "" : "s");
+    printf(": %s: %s\n", fieldsync_err_name(r->code), r->message ? r->message : "");
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         uint64_t *v = realloc(l->v, cap * sizeof *v);

@@ -139,6 +139,8 @@ int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy
                 struct lstore **out);
 void lstore_close(struct lstore *st);
 int lstore_begin(fieldsync_client *c);
+/* 1: commits fsync (synchronous = FULL); 0: back to NORMAL. Outside transactions only. */
+int lstore_durable(fieldsync_client *c, int on);
 int lstore_commit(fieldsync_client *c);
 void lstore_rollback(fieldsync_client *c);
 

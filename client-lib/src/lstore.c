@@ -16,7 +16,7 @@
  * Invariants: a change's content never changes once numbered; the pull cursor is written in
  * the same transaction as its page. Statements are prepared once per handle.
  */
-#include "internal.h"
+#include "lstore_internal.h"
 
 #include "collections.h"
 
@@ -24,25 +24,8 @@
 #include <stdio.h>
 #include <string.h>
 
-enum stmt_id {
-    S_DEVICE_GET,
-    S_RECORD_GET,
-    S_RECORD_PUT,
-    S_OUTBOX_UPSERT,
-    S_OUTBOX_BY_SEQ,
-    S_CHANGE_ADD,
-    S_CHANGES_UNACKED,
-    S_CHANGE_GET,
-    S_CONFLICT_PUT,
-    S_COUNT
-};
-
-struct lstore {
-    sqlite3 *db;
-    sqlite3_stmt *stmts[S_COUNT];
-};
-
 static const char *const stmt_sql[S_COUNT] = {
+    [S_SET_HLC] = "UPDATE device SET hlc_last = max(hlc_last, ?1)",
     [S_DEVICE_GET] = "SELECT enrolled, id, credential, name, role, regions, own_only, next_seq, "
                      "hlc_last, clock_offset, cursor, last_sync_ms, host, port FROM device",
     [S_RECORD_GET] = "SELECT collection, region, deleted, synced, creator, updated_hlc, body, "
@@ -114,7 +97,7 @@ static const char schema_v1[] =
 #define SCHEMA_VERSION 1
 
 /* The one translation of SQLite errors. */
-static int db_fail(fieldsync_client *c, const char *what)
+int lstore__fail(fieldsync_client *c, const char *what)
 {
     sqlite3 *db = c->st ? c->st->db : NULL;
     int code = db ? sqlite3_extended_errcode(db) : SQLITE_ERROR;
@@ -124,13 +107,13 @@ static int db_fail(fieldsync_client *c, const char *what)
                            db ? sqlite3_errmsg(db) : "no database", code);
 }
 
-static sqlite3_stmt *stmt(fieldsync_client *c, enum stmt_id id)
+sqlite3_stmt *lstore__stmt(fieldsync_client *c, enum stmt_id id)
 {
     struct lstore *st = c->st;
     if (!st->stmts[id]) {
         if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->stmts[id],
                                NULL) != SQLITE_OK) {
-            db_fail(c, "prepare");
+            lstore__fail(c, "prepare");
             return NULL;
         }
     } else {
@@ -141,11 +124,11 @@ static sqlite3_stmt *stmt(fieldsync_client *c, enum stmt_id id)
 }
 
 /* A one-off statement (rare paths). */
-static sqlite3_stmt *prep(fieldsync_client *c, const char *sql)
+sqlite3_stmt *lstore__prep(fieldsync_client *c, const char *sql)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(c->st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        db_fail(c, "prepare");
+        lstore__fail(c, "prepare");
         return NULL;
     }
     return s;
@@ -154,20 +137,20 @@ static sqlite3_stmt *prep(fieldsync_client *c, const char *sql)
 static int exec(fieldsync_client *c, const char *sql)
 {
     if (sqlite3_exec(c->st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(c, sql);
+        return lstore__fail(c, sql);
     return 0;
 }
 
 /* Step a statement that returns no rows. */
-static int step_done(fieldsync_client *c, sqlite3_stmt *s, const char *what)
+int lstore__step_done(fieldsync_client *c, sqlite3_stmt *s, const char *what)
 {
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return db_fail(c, what);
+        return lstore__fail(c, what);
     return 0;
 }
 
-static void copy_text(char *dst, size_t cap, const unsigned char *src)
+void lstore__copy_text(char *dst, size_t cap, const unsigned char *src)
 {
     size_t n = src ? strlen((const char *)src) : 0;
     if (n >= cap)
@@ -177,7 +160,7 @@ static void copy_text(char *dst, size_t cap, const unsigned char *src)
     dst[n] = 0;
 }
 
-static void copy_id(uint8_t dst[16], sqlite3_stmt *s, int col)
+void lstore__copy_id(uint8_t dst[16], sqlite3_stmt *s, int col)
 {
     const void *p = sqlite3_column_blob(s, col);
     if (p && sqlite3_column_bytes(s, col) == 16)
@@ -187,7 +170,7 @@ static void copy_id(uint8_t dst[16], sqlite3_stmt *s, int col)
 }
 
 /* sqlite3_bind_blob treats a NULL pointer as SQL NULL: bind empty blobs as zero-length. */
-static int bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
+int lstore__bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
 {
     if (!p || !n)
         return sqlite3_bind_zeroblob(s, i, 0);
@@ -219,7 +202,7 @@ int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy
     if ((rc = exec(c, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                       "PRAGMA foreign_keys = OFF;")) < 0)
         goto out;
-    if (!(s = prep(c, "PRAGMA user_version"))) {
+    if (!(s = lstore__prep(c, "PRAGMA user_version"))) {
         rc = FIELDSYNC_ESTORE;
         goto out;
     }
@@ -237,7 +220,7 @@ int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy
         if ((rc = exec(c, "BEGIN IMMEDIATE")) < 0)
             goto out;
         /* Another handle may have migrated while we waited for the lock. */
-        if (!(s = prep(c, "PRAGMA user_version"))) {
+        if (!(s = lstore__prep(c, "PRAGMA user_version"))) {
             exec(c, "ROLLBACK");
             rc = FIELDSYNC_ESTORE;
             goto out;
@@ -296,7 +279,7 @@ void lstore_rollback(fieldsync_client *c)
 
 int lstore_device_get(fieldsync_client *c, struct lstore_device *d)
 {
-    sqlite3_stmt *s = stmt(c, S_DEVICE_GET);
+    sqlite3_stmt *s = lstore__stmt(c, S_DEVICE_GET);
     int rc;
     if (!s)
         return FIELDSYNC_ESTORE;
@@ -304,24 +287,24 @@ int lstore_device_get(fieldsync_client *c, struct lstore_device *d)
     rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) {
         rc = rc == SQLITE_DONE ? fieldsync__fail(c, FIELDSYNC_ESTORE, "device row missing")
-                               : db_fail(c, "read device state");
+                               : lstore__fail(c, "read device state");
         sqlite3_reset(s);
         return rc;
     }
     d->enrolled = sqlite3_column_int(s, 0);
-    copy_id(d->id, s, 1);
+    lstore__copy_id(d->id, s, 1);
     if (sqlite3_column_bytes(s, 2) == FS_CRED_LEN)
         memcpy(d->credential, sqlite3_column_blob(s, 2), FS_CRED_LEN);
-    copy_text(d->name, sizeof d->name, sqlite3_column_text(s, 3));
+    lstore__copy_text(d->name, sizeof d->name, sqlite3_column_text(s, 3));
     d->role = sqlite3_column_int(s, 4);
-    copy_text(d->regions, sizeof d->regions, sqlite3_column_text(s, 5));
+    lstore__copy_text(d->regions, sizeof d->regions, sqlite3_column_text(s, 5));
     d->own_only = sqlite3_column_int(s, 6);
     d->next_seq = (uint64_t)sqlite3_column_int64(s, 7);
     d->hlc_last = (uint64_t)sqlite3_column_int64(s, 8);
     d->clock_offset_ms = sqlite3_column_int64(s, 9);
     d->cursor = (uint64_t)sqlite3_column_int64(s, 10);
     d->last_sync_ms = (uint64_t)sqlite3_column_int64(s, 11);
-    copy_text(d->host, sizeof d->host, sqlite3_column_text(s, 12));
+    lstore__copy_text(d->host, sizeof d->host, sqlite3_column_text(s, 12));
     d->port = (uint16_t)sqlite3_column_int(s, 13);
     sqlite3_reset(s);
     return 0;
@@ -331,9 +314,10 @@ int lstore_device_enrolled(fieldsync_client *c, const struct lstore_device *d, c
                            size_t ca_len)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "UPDATE device SET enrolled = 1, id = ?1, credential = ?2, "
-                              "name = ?3, role = ?4, regions = ?5, own_only = ?6, host = ?7, "
-                              "port = ?8, ca_pem = ?9, hlc_last = max(hlc_last, ?10)");
+    sqlite3_stmt *s =
+        lstore__prep(c, "UPDATE device SET enrolled = 1, id = ?1, credential = ?2, "
+                        "name = ?3, role = ?4, regions = ?5, own_only = ?6, host = ?7, "
+                        "port = ?8, ca_pem = ?9, hlc_last = max(hlc_last, ?10)");
     if (!s)
         goto out;
     sqlite3_bind_blob(s, 1, d->id, 16, SQLITE_STATIC);
@@ -344,9 +328,9 @@ int lstore_device_enrolled(fieldsync_client *c, const struct lstore_device *d, c
     sqlite3_bind_int(s, 6, d->own_only);
     sqlite3_bind_text(s, 7, d->host, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 8, d->port);
-    bind_blob(s, 9, ca, ca_len);
+    lstore__bind_blob(s, 9, ca, ca_len);
     sqlite3_bind_int64(s, 10, (int64_t)d->hlc_last);
-    rc = step_done(c, s, "store enrolment");
+    rc = lstore__step_done(c, s, "store enrolment");
 out:
     sqlite3_finalize(s);
     return rc;
@@ -356,15 +340,15 @@ int lstore_set_server(fieldsync_client *c, const char *host, uint16_t port, cons
                       size_t ca_len)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "UPDATE device SET host = ?1, port = ?2, "
-                              "ca_pem = CASE WHEN ?4 THEN ?3 ELSE ca_pem END");
+    sqlite3_stmt *s = lstore__prep(c, "UPDATE device SET host = ?1, port = ?2, "
+                                      "ca_pem = CASE WHEN ?4 THEN ?3 ELSE ca_pem END");
     if (!s)
         goto out;
     sqlite3_bind_text(s, 1, host, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 2, port);
-    bind_blob(s, 3, ca, ca_len);
+    lstore__bind_blob(s, 3, ca, ca_len);
     sqlite3_bind_int(s, 4, ca != NULL);
-    rc = step_done(c, s, "store server");
+    rc = lstore__step_done(c, s, "store server");
 out:
     sqlite3_finalize(s);
     return rc;
@@ -373,13 +357,13 @@ out:
 int lstore_ca_get(fieldsync_client *c, uint8_t **pem, size_t *len)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "SELECT ca_pem FROM device");
+    sqlite3_stmt *s = lstore__prep(c, "SELECT ca_pem FROM device");
     *pem = NULL;
     *len = 0;
     if (!s)
         goto out;
     if (sqlite3_step(s) != SQLITE_ROW) {
-        rc = db_fail(c, "read CA");
+        rc = lstore__fail(c, "read CA");
         goto out;
     }
     size_t n = (size_t)sqlite3_column_bytes(s, 0);
@@ -402,11 +386,11 @@ out:
 static int set_device_u64(fieldsync_client *c, const char *sql, int64_t v)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, sql);
+    sqlite3_stmt *s = lstore__prep(c, sql);
     if (!s)
         return rc;
     sqlite3_bind_int64(s, 1, v);
-    rc = step_done(c, s, "update device state");
+    rc = lstore__step_done(c, s, "update device state");
     sqlite3_finalize(s);
     return rc;
 }
@@ -421,7 +405,21 @@ int lstore_set_clock(fieldsync_client *c, uint64_t hlc_last, int64_t offset)
 
 int lstore_set_hlc(fieldsync_client *c, uint64_t hlc_last)
 {
-    return set_device_u64(c, "UPDATE device SET hlc_last = max(hlc_last, ?1)", (int64_t)hlc_last);
+    /* Every edit comes here: a cached statement. */
+    sqlite3_stmt *s = lstore__stmt(c, S_SET_HLC);
+    if (!s)
+        return FIELDSYNC_ESTORE;
+    sqlite3_bind_int64(s, 1, (int64_t)hlc_last);
+    int rc = lstore__step_done(c, s, "update the clock");
+    sqlite3_reset(s);
+    return rc;
+}
+
+int lstore_durable(fieldsync_client *c, int on)
+{
+    /* WAL + NORMAL survives a killed process; FULL (an fsync per commit) also survives a power
+     * cut. Used around device_seq numbering: a number must never be reused for other content. */
+    return exec(c, on ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
 }
 
 int lstore_force_clock(fieldsync_client *c, uint64_t hlc_last, int64_t offset)
@@ -435,18 +433,18 @@ int lstore_force_clock(fieldsync_client *c, uint64_t hlc_last, int64_t offset)
 int lstore_record_ids(fieldsync_client *c, struct fs_buf *ids)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "SELECT id FROM records ORDER BY id");
+    sqlite3_stmt *s = lstore__prep(c, "SELECT id FROM records ORDER BY id");
     if (!s)
         return rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         uint8_t id[16];
-        copy_id(id, s, 0);
+        lstore__copy_id(id, s, 0);
         if ((rc = fieldsync__buf_put(c, ids, id, 16)) < 0) {
             sqlite3_finalize(s);
             return rc;
         }
     }
-    rc = rc == SQLITE_DONE ? 0 : db_fail(c, "list record ids");
+    rc = rc == SQLITE_DONE ? 0 : lstore__fail(c, "list record ids");
     sqlite3_finalize(s);
     return rc;
 }
@@ -454,12 +452,12 @@ int lstore_record_ids(fieldsync_client *c, struct fs_buf *ids)
 int lstore_outbox_restamp(fieldsync_client *c, uint64_t bound, uint64_t hlc)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "UPDATE outbox SET hlc = ?2 WHERE seq = 0 AND hlc > ?1");
+    sqlite3_stmt *s = lstore__prep(c, "UPDATE outbox SET hlc = ?2 WHERE seq = 0 AND hlc > ?1");
     if (!s)
         return rc;
     sqlite3_bind_int64(s, 1, (int64_t)bound);
     sqlite3_bind_int64(s, 2, (int64_t)hlc);
-    rc = step_done(c, s, "restamp outbox");
+    rc = lstore__step_done(c, s, "restamp outbox");
     sqlite3_finalize(s);
     return rc;
 }
@@ -468,16 +466,16 @@ int lstore_outbox_adopt(fieldsync_client *c, const uint8_t dev[16])
 {
     static const uint8_t zero[16];
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "UPDATE outbox SET base_device = ?1 WHERE base_device = ?2");
-    sqlite3_stmt *r = prep(c, "UPDATE records SET creator = ?1 WHERE creator = ?2");
+    sqlite3_stmt *s = lstore__prep(c, "UPDATE outbox SET base_device = ?1 WHERE base_device = ?2");
+    sqlite3_stmt *r = lstore__prep(c, "UPDATE records SET creator = ?1 WHERE creator = ?2");
     if (!s || !r)
         goto out;
     sqlite3_bind_blob(s, 1, dev, 16, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, zero, 16, SQLITE_STATIC);
     sqlite3_bind_blob(r, 1, dev, 16, SQLITE_STATIC);
     sqlite3_bind_blob(r, 2, zero, 16, SQLITE_STATIC);
-    if ((rc = step_done(c, s, "adopt device")) == 0)
-        rc = step_done(c, r, "adopt device");
+    if ((rc = lstore__step_done(c, s, "adopt device")) == 0)
+        rc = lstore__step_done(c, r, "adopt device");
 out:
     sqlite3_finalize(s);
     sqlite3_finalize(r);
@@ -497,14 +495,15 @@ int lstore_set_last_sync(fieldsync_client *c, uint64_t ms)
 int lstore_take_seq(fieldsync_client *c, uint64_t *seq)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "UPDATE device SET next_seq = next_seq + 1 RETURNING next_seq - 1");
+    sqlite3_stmt *s =
+        lstore__prep(c, "UPDATE device SET next_seq = next_seq + 1 RETURNING next_seq - 1");
     if (!s)
         return rc;
     if (sqlite3_step(s) == SQLITE_ROW) {
         *seq = (uint64_t)sqlite3_column_int64(s, 0);
         rc = 0;
     } else {
-        rc = db_fail(c, "take device_seq");
+        rc = lstore__fail(c, "take device_seq");
     }
     sqlite3_finalize(s);
     return rc;
@@ -516,7 +515,7 @@ int lstore_record_get(fieldsync_client *c, const uint8_t id[16], struct lstore_r
                       const uint8_t **body, size_t *body_len, const uint8_t **clocks,
                       size_t *clocks_len)
 {
-    sqlite3_stmt *s = stmt(c, S_RECORD_GET);
+    sqlite3_stmt *s = lstore__stmt(c, S_RECORD_GET);
     int rc;
     if (!s)
         return FIELDSYNC_ESTORE;
@@ -525,14 +524,14 @@ int lstore_record_get(fieldsync_client *c, const uint8_t id[16], struct lstore_r
     if (rc == SQLITE_DONE)
         return 0;
     if (rc != SQLITE_ROW)
-        return db_fail(c, "read record");
+        return lstore__fail(c, "read record");
     memset(meta, 0, sizeof *meta);
     memcpy(meta->id, id, 16);
     meta->collection = (uint32_t)sqlite3_column_int64(s, 0);
-    copy_text(meta->region, sizeof meta->region, sqlite3_column_text(s, 1));
+    lstore__copy_text(meta->region, sizeof meta->region, sqlite3_column_text(s, 1));
     meta->deleted = sqlite3_column_int(s, 2);
     meta->synced = sqlite3_column_int(s, 3);
-    copy_id(meta->creator, s, 4);
+    lstore__copy_id(meta->creator, s, 4);
     meta->updated_hlc = (uint64_t)sqlite3_column_int64(s, 5);
     *body = sqlite3_column_blob(s, 6);
     *body_len = (size_t)sqlite3_column_bytes(s, 6);
@@ -544,7 +543,7 @@ int lstore_record_get(fieldsync_client *c, const uint8_t id[16], struct lstore_r
 int lstore_record_put(fieldsync_client *c, const struct lstore_rec *meta, const uint8_t *body,
                       size_t body_len, const uint8_t *clocks, size_t clocks_len)
 {
-    sqlite3_stmt *s = stmt(c, S_RECORD_PUT);
+    sqlite3_stmt *s = lstore__stmt(c, S_RECORD_PUT);
     const struct collection *col = collections_find(meta->collection);
     struct collection_index ix;
     memset(&ix, 0, sizeof ix);
@@ -558,13 +557,13 @@ int lstore_record_put(fieldsync_client *c, const struct lstore_rec *meta, const 
     sqlite3_bind_text(s, 4, ix.commune ? (const char *)ix.commune : "", (int)ix.commune_len,
                       SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, ix.date);
-    bind_blob(s, 6, body, body_len);
-    bind_blob(s, 7, clocks, clocks_len);
+    lstore__bind_blob(s, 6, body, body_len);
+    lstore__bind_blob(s, 7, clocks, clocks_len);
     sqlite3_bind_int(s, 8, meta->deleted);
     sqlite3_bind_int(s, 9, meta->synced);
     sqlite3_bind_blob(s, 10, meta->creator, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 11, (int64_t)meta->updated_hlc);
-    int rc = step_done(c, s, "write record");
+    int rc = lstore__step_done(c, s, "write record");
     sqlite3_reset(s);
     return rc;
 }
@@ -572,11 +571,11 @@ int lstore_record_put(fieldsync_client *c, const struct lstore_rec *meta, const 
 int lstore_record_set_synced(fieldsync_client *c, const uint8_t id[16])
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "UPDATE records SET synced = 1 WHERE id = ?1");
+    sqlite3_stmt *s = lstore__prep(c, "UPDATE records SET synced = 1 WHERE id = ?1");
     if (!s)
         return rc;
     sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
-    rc = step_done(c, s, "mark record synced");
+    rc = lstore__step_done(c, s, "mark record synced");
     sqlite3_finalize(s);
     return rc;
 }
@@ -585,20 +584,20 @@ int lstore_record_set_synced(fieldsync_client *c, const uint8_t id[16])
 
 int lstore_outbox_upsert(fieldsync_client *c, const struct lstore_op *op)
 {
-    sqlite3_stmt *s = stmt(c, S_OUTBOX_UPSERT);
+    sqlite3_stmt *s = lstore__stmt(c, S_OUTBOX_UPSERT);
     if (!s)
         return FIELDSYNC_ESTORE;
     sqlite3_bind_blob(s, 1, op->record_id, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, op->field);
-    bind_blob(s, 3, op->element_id, op->element_id_len);
-    bind_blob(s, 4, op->value, op->value_len);
+    lstore__bind_blob(s, 3, op->element_id, op->element_id_len);
+    lstore__bind_blob(s, 4, op->value, op->value_len);
     sqlite3_bind_int(s, 5, op->tombstone);
     sqlite3_bind_int64(s, 6, (int64_t)op->hlc);
     sqlite3_bind_int64(s, 7, (int64_t)op->base_hlc);
     if (op->base_hlc)
         sqlite3_bind_blob(s, 8, op->base_device, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 9, (int64_t)op->resolves);
-    int rc = step_done(c, s, "write outbox");
+    int rc = lstore__step_done(c, s, "write outbox");
     sqlite3_reset(s);
     return rc;
 }
@@ -607,7 +606,7 @@ static void row_to_op(sqlite3_stmt *s, struct lstore_op *op)
 {
     memset(op, 0, sizeof *op);
     op->rowid = sqlite3_column_int64(s, 0);
-    copy_id(op->record_id, s, 1);
+    lstore__copy_id(op->record_id, s, 1);
     op->field = (uint32_t)sqlite3_column_int64(s, 2);
     op->element_id = sqlite3_column_blob(s, 3);
     op->element_id_len = (size_t)sqlite3_column_bytes(s, 3);
@@ -618,7 +617,7 @@ static void row_to_op(sqlite3_stmt *s, struct lstore_op *op)
     op->tombstone = sqlite3_column_int(s, 5);
     op->hlc = (uint64_t)sqlite3_column_int64(s, 6);
     op->base_hlc = (uint64_t)sqlite3_column_int64(s, 7);
-    copy_id(op->base_device, s, 8);
+    lstore__copy_id(op->base_device, s, 8);
     op->seq = (uint64_t)sqlite3_column_int64(s, 9);
     op->resolves = (uint64_t)sqlite3_column_int64(s, 10);
 }
@@ -634,14 +633,14 @@ static int walk_ops(fieldsync_client *c, sqlite3_stmt *s, lstore_op_cb cb, void 
             return rc;
         }
     }
-    rc = rc == SQLITE_DONE ? 0 : db_fail(c, "read outbox");
+    rc = rc == SQLITE_DONE ? 0 : lstore__fail(c, "read outbox");
     sqlite3_reset(s);
     return rc;
 }
 
 int lstore_outbox_by_seq(fieldsync_client *c, uint64_t seq, lstore_op_cb cb, void *user)
 {
-    sqlite3_stmt *s = stmt(c, S_OUTBOX_BY_SEQ);
+    sqlite3_stmt *s = lstore__stmt(c, S_OUTBOX_BY_SEQ);
     if (!s)
         return FIELDSYNC_ESTORE;
     sqlite3_bind_int64(s, 1, (int64_t)seq);
@@ -650,9 +649,10 @@ int lstore_outbox_by_seq(fieldsync_client *c, uint64_t seq, lstore_op_cb cb, voi
 
 int lstore_outbox_pending(fieldsync_client *c, lstore_op_cb cb, void *user)
 {
-    sqlite3_stmt *s = prep(c, "SELECT rowid, record_id, field, element_id, value, tombstone, "
-                              "hlc, base_hlc, base_device, seq, resolves FROM outbox "
-                              "WHERE seq = 0 ORDER BY record_id, field, element_id");
+    sqlite3_stmt *s =
+        lstore__prep(c, "SELECT rowid, record_id, field, element_id, value, tombstone, "
+                        "hlc, base_hlc, base_device, seq, resolves FROM outbox "
+                        "WHERE seq = 0 ORDER BY record_id, field, element_id");
     if (!s)
         return FIELDSYNC_ESTORE;
     int rc = walk_ops(c, s, cb, user);
@@ -664,9 +664,10 @@ int lstore_outbox_count(fieldsync_client *c, const uint8_t *record_id, uint64_t 
                         uint64_t *records)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "SELECT count(*), count(DISTINCT record_id) FROM outbox o "
-                              "WHERE (?1 IS NULL OR record_id = ?1) AND NOT EXISTS "
-                              "(SELECT 1 FROM changes ch WHERE ch.seq = o.seq AND ch.state = 1)");
+    sqlite3_stmt *s =
+        lstore__prep(c, "SELECT count(*), count(DISTINCT record_id) FROM outbox o "
+                        "WHERE (?1 IS NULL OR record_id = ?1) AND NOT EXISTS "
+                        "(SELECT 1 FROM changes ch WHERE ch.seq = o.seq AND ch.state = 1)");
     if (!s)
         return rc;
     if (record_id)
@@ -678,7 +679,7 @@ int lstore_outbox_count(fieldsync_client *c, const uint8_t *record_id, uint64_t 
             *records = (uint64_t)sqlite3_column_int64(s, 1);
         rc = 0;
     } else {
-        rc = db_fail(c, "count outbox");
+        rc = lstore__fail(c, "count outbox");
     }
     sqlite3_finalize(s);
     return rc;
@@ -694,16 +695,18 @@ int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbe
     *numbered = 0;
     if (max_ops == 0)
         max_ops = 256;
-    recs = prep(c, "SELECT r.id, r.collection, r.region, r.synced, r.body FROM records r "
-                   "WHERE r.id IN (SELECT DISTINCT record_id FROM outbox WHERE seq = 0) "
-                   "ORDER BY r.id LIMIT 1");
-    chunk = prep(c, "UPDATE outbox SET seq = ?1 WHERE rowid IN (SELECT rowid FROM outbox "
-                    "WHERE record_id = ?2 AND seq = 0 ORDER BY field, element_id LIMIT ?3)");
-    meta = prep(c, "SELECT count(*), max(hlc), max(field = 0 AND length(value) > 0) FROM outbox "
-                   "WHERE seq = ?1");
-    drop = prep(c, "DELETE FROM outbox WHERE record_id = ?1 AND seq = 0 AND resolves = 0 "
-                   "AND field <> 0");
-    body = prep(c, "UPDATE records SET synced = 1 WHERE id = ?1");
+    recs = lstore__prep(c, "SELECT r.id, r.collection, r.region, r.synced, r.body FROM records r "
+                           "WHERE r.id IN (SELECT DISTINCT record_id FROM outbox WHERE seq = 0) "
+                           "ORDER BY r.id LIMIT 1");
+    chunk =
+        lstore__prep(c, "UPDATE outbox SET seq = ?1 WHERE rowid IN (SELECT rowid FROM outbox "
+                        "WHERE record_id = ?2 AND seq = 0 ORDER BY field, element_id LIMIT ?3)");
+    meta = lstore__prep(
+        c, "SELECT count(*), max(hlc), max(field = 0 AND length(value) > 0) FROM outbox "
+           "WHERE seq = ?1");
+    drop = lstore__prep(c, "DELETE FROM outbox WHERE record_id = ?1 AND seq = 0 AND resolves = 0 "
+                           "AND field <> 0");
+    body = lstore__prep(c, "UPDATE records SET synced = 1 WHERE id = ?1");
     if (!recs || !chunk || !meta || !drop || !body)
         goto out;
     for (;;) {
@@ -712,14 +715,14 @@ int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbe
         if (r == SQLITE_DONE)
             break;
         if (r != SQLITE_ROW) {
-            rc = db_fail(c, "number changes");
+            rc = lstore__fail(c, "number changes");
             goto out;
         }
         struct lstore_change ch;
         memset(&ch, 0, sizeof ch);
-        copy_id(ch.record_id, recs, 0);
+        lstore__copy_id(ch.record_id, recs, 0);
         ch.collection = (uint32_t)sqlite3_column_int64(recs, 1);
-        copy_text(ch.region, sizeof ch.region, sqlite3_column_text(recs, 2));
+        lstore__copy_text(ch.region, sizeof ch.region, sqlite3_column_text(recs, 2));
         int synced = sqlite3_column_int(recs, 3);
         if ((rc = lstore_take_seq(c, &ch.seq)) < 0)
             goto out;
@@ -730,8 +733,9 @@ int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbe
             ch.body_len = (size_t)sqlite3_column_bytes(recs, 4);
         }
         if (!synced) {
-            sqlite3_stmt *mx = prep(c, "SELECT max(hlc) FROM outbox WHERE record_id = ?1 AND "
-                                       "seq = 0");
+            sqlite3_stmt *mx =
+                lstore__prep(c, "SELECT max(hlc) FROM outbox WHERE record_id = ?1 AND "
+                                "seq = 0");
             if (!mx) {
                 rc = FIELDSYNC_ESTORE;
                 goto out;
@@ -742,18 +746,18 @@ int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbe
             sqlite3_finalize(mx);
             sqlite3_reset(drop);
             sqlite3_bind_blob(drop, 1, ch.record_id, 16, SQLITE_STATIC);
-            if ((rc = step_done(c, drop, "drop covered entries")) < 0)
+            if ((rc = lstore__step_done(c, drop, "drop covered entries")) < 0)
                 goto out;
             sqlite3_reset(body);
             sqlite3_bind_blob(body, 1, ch.record_id, 16, SQLITE_STATIC);
-            if ((rc = step_done(c, body, "mark synced")) < 0)
+            if ((rc = lstore__step_done(c, body, "mark synced")) < 0)
                 goto out;
         }
         sqlite3_reset(chunk);
         sqlite3_bind_int64(chunk, 1, (int64_t)ch.seq);
         sqlite3_bind_blob(chunk, 2, ch.record_id, 16, SQLITE_STATIC);
         sqlite3_bind_int64(chunk, 3, max_ops);
-        if ((rc = step_done(c, chunk, "number entries")) < 0)
+        if ((rc = lstore__step_done(c, chunk, "number entries")) < 0)
             goto out;
         sqlite3_reset(meta);
         sqlite3_bind_int64(meta, 1, (int64_t)ch.seq);
@@ -782,7 +786,7 @@ out:
 
 int lstore_change_add(fieldsync_client *c, const struct lstore_change *ch)
 {
-    sqlite3_stmt *s = stmt(c, S_CHANGE_ADD);
+    sqlite3_stmt *s = lstore__stmt(c, S_CHANGE_ADD);
     if (!s)
         return FIELDSYNC_ESTORE;
     sqlite3_bind_int64(s, 1, (int64_t)ch->seq);
@@ -791,11 +795,11 @@ int lstore_change_add(fieldsync_client *c, const struct lstore_change *ch)
     sqlite3_bind_text(s, 4, ch->region, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, (int64_t)ch->hlc);
     if (ch->body)
-        bind_blob(s, 6, ch->body, ch->body_len);
+        lstore__bind_blob(s, 6, ch->body, ch->body_len);
     sqlite3_bind_int(s, 7, ch->delete_record);
     sqlite3_bind_int(s, 8, ch->restamped);
     sqlite3_bind_int64(s, 9, ch->nops);
-    int rc = step_done(c, s, "write change");
+    int rc = lstore__step_done(c, s, "write change");
     sqlite3_reset(s);
     return rc;
 }
@@ -803,7 +807,7 @@ int lstore_change_add(fieldsync_client *c, const struct lstore_change *ch)
 int lstore_changes_unacked(fieldsync_client *c, lstore_change_cb cb, void *user)
 {
     /* Collect the seqs first: the callback reads each change with its own statement. */
-    sqlite3_stmt *s = stmt(c, S_CHANGES_UNACKED);
+    sqlite3_stmt *s = lstore__stmt(c, S_CHANGES_UNACKED);
     int rc;
     if (!s)
         return FIELDSYNC_ESTORE;
@@ -816,14 +820,14 @@ int lstore_changes_unacked(fieldsync_client *c, lstore_change_cb cb, void *user)
             return rc;
         }
     }
-    rc = rc == SQLITE_DONE ? 0 : db_fail(c, "list changes");
+    rc = rc == SQLITE_DONE ? 0 : lstore__fail(c, "list changes");
     sqlite3_reset(s);
     return rc;
 }
 
 int lstore_change_get(fieldsync_client *c, uint64_t seq, struct lstore_change *ch)
 {
-    sqlite3_stmt *s = stmt(c, S_CHANGE_GET);
+    sqlite3_stmt *s = lstore__stmt(c, S_CHANGE_GET);
     int rc;
     if (!s)
         return FIELDSYNC_ESTORE;
@@ -832,12 +836,12 @@ int lstore_change_get(fieldsync_client *c, uint64_t seq, struct lstore_change *c
     if (rc == SQLITE_DONE)
         return FIELDSYNC_ENOTFOUND;
     if (rc != SQLITE_ROW)
-        return db_fail(c, "read change");
+        return lstore__fail(c, "read change");
     memset(ch, 0, sizeof *ch);
     ch->seq = seq;
-    copy_id(ch->record_id, s, 1);
+    lstore__copy_id(ch->record_id, s, 1);
     ch->collection = (uint32_t)sqlite3_column_int64(s, 2);
-    copy_text(ch->region, sizeof ch->region, sqlite3_column_text(s, 3));
+    lstore__copy_text(ch->region, sizeof ch->region, sqlite3_column_text(s, 3));
     ch->hlc = (uint64_t)sqlite3_column_int64(s, 4);
     if (sqlite3_column_type(s, 5) != SQLITE_NULL) {
         ch->body = sqlite3_column_blob(s, 5);
@@ -854,11 +858,11 @@ int lstore_change_get(fieldsync_client *c, uint64_t seq, struct lstore_change *c
 static int exec_seq(fieldsync_client *c, const char *sql, uint64_t seq)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, sql);
+    sqlite3_stmt *s = lstore__prep(c, sql);
     if (!s)
         return rc;
     sqlite3_bind_int64(s, 1, (int64_t)seq);
-    rc = step_done(c, s, "update changes");
+    rc = lstore__step_done(c, s, "update changes");
     sqlite3_finalize(s);
     return rc;
 }
@@ -879,14 +883,14 @@ int lstore_change_delivered(fieldsync_client *c, uint64_t seq)
 int lstore_change_rejected(fieldsync_client *c, uint64_t seq, int code, const char *msg)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "UPDATE changes SET state = 1, err_code = ?2, err_msg = ?3 "
-                              "WHERE seq = ?1");
+    sqlite3_stmt *s = lstore__prep(c, "UPDATE changes SET state = 1, err_code = ?2, err_msg = ?3 "
+                                      "WHERE seq = ?1");
     if (!s)
         return rc;
     sqlite3_bind_int64(s, 1, (int64_t)seq);
     sqlite3_bind_int(s, 2, code);
     sqlite3_bind_text(s, 3, msg ? msg : "", -1, SQLITE_STATIC);
-    rc = step_done(c, s, "mark change rejected");
+    rc = lstore__step_done(c, s, "mark change rejected");
     sqlite3_finalize(s);
     if (rc == 0)
         rc = exec_seq(c,
@@ -899,9 +903,9 @@ int lstore_change_rejected(fieldsync_client *c, uint64_t seq, int code, const ch
 int lstore_change_renumber(fieldsync_client *c, uint64_t seq, uint64_t new_seq, uint64_t hlc)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "UPDATE changes SET seq = ?2, hlc = ?3, restamped = 1 "
-                              "WHERE seq = ?1");
-    sqlite3_stmt *o = prep(c, "UPDATE outbox SET seq = ?2, hlc = ?3 WHERE seq = ?1");
+    sqlite3_stmt *s = lstore__prep(c, "UPDATE changes SET seq = ?2, hlc = ?3, restamped = 1 "
+                                      "WHERE seq = ?1");
+    sqlite3_stmt *o = lstore__prep(c, "UPDATE outbox SET seq = ?2, hlc = ?3 WHERE seq = ?1");
     if (!s || !o)
         goto out;
     sqlite3_bind_int64(s, 1, (int64_t)seq);
@@ -910,8 +914,8 @@ int lstore_change_renumber(fieldsync_client *c, uint64_t seq, uint64_t new_seq, 
     sqlite3_bind_int64(o, 1, (int64_t)seq);
     sqlite3_bind_int64(o, 2, (int64_t)new_seq);
     sqlite3_bind_int64(o, 3, (int64_t)hlc);
-    if ((rc = step_done(c, s, "renumber change")) == 0)
-        rc = step_done(c, o, "renumber outbox");
+    if ((rc = lstore__step_done(c, s, "renumber change")) == 0)
+        rc = lstore__step_done(c, o, "renumber outbox");
 out:
     sqlite3_finalize(s);
     sqlite3_finalize(o);
@@ -921,15 +925,15 @@ out:
 int lstore_rejected_list(fieldsync_client *c, fieldsync_rejection_cb cb, void *user)
 {
     int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "SELECT seq, record_id, err_code, err_msg, nops FROM changes "
-                              "WHERE state = 1 ORDER BY seq");
+    sqlite3_stmt *s = lstore__prep(c, "SELECT seq, record_id, err_code, err_msg, nops FROM changes "
+                                      "WHERE state = 1 ORDER BY seq");
     if (!s)
         return rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         fieldsync_rejection r;
         memset(&r, 0, sizeof r);
         r.device_seq = (uint64_t)sqlite3_column_int64(s, 0);
-        copy_id(r.record_id, s, 1);
+        lstore__copy_id(r.record_id, s, 1);
         r.code = sqlite3_column_int(s, 2);
         r.message = (const char *)sqlite3_column_text(s, 3);
         if (!r.message)
@@ -940,7 +944,7 @@ int lstore_rejected_list(fieldsync_client *c, fieldsync_rejection_cb cb, void *u
             return FIELDSYNC_ECANCELED;
         }
     }
-    rc = rc == SQLITE_DONE ? 0 : db_fail(c, "list rejected");
+    rc = rc == SQLITE_DONE ? 0 : lstore__fail(c, "list rejected");
     sqlite3_finalize(s);
     return rc;
 }
@@ -960,286 +964,5 @@ int lstore_rejected_dismiss(fieldsync_client *c, uint64_t seq)
         rc = lstore_commit(c);
     if (rc < 0)
         lstore_rollback(c);
-    return rc;
-}
-
-static int count1(fieldsync_client *c, const char *sql, uint64_t *n)
-{
-    int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, sql);
-    if (!s)
-        return rc;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        *n = (uint64_t)sqlite3_column_int64(s, 0);
-        rc = 0;
-    } else {
-        rc = db_fail(c, "count");
-    }
-    sqlite3_finalize(s);
-    return rc;
-}
-
-int lstore_count_rejected(fieldsync_client *c, uint64_t *n)
-{
-    return count1(c, "SELECT count(*) FROM changes WHERE state = 1", n);
-}
-
-int lstore_count_conflicts(fieldsync_client *c, uint64_t *open)
-{
-    return count1(c, "SELECT count(*) FROM conflicts WHERE state = 1", open);
-}
-
-int lstore_count_records(fieldsync_client *c, uint64_t *n)
-{
-    return count1(c, "SELECT count(*) FROM records WHERE deleted = 0", n);
-}
-
-/* ---- conflicts ---- */
-
-int lstore_conflict_put(fieldsync_client *c, const fieldsync_conflict *cf)
-{
-    sqlite3_stmt *s = stmt(c, S_CONFLICT_PUT);
-    if (!s)
-        return FIELDSYNC_ESTORE;
-    sqlite3_bind_int64(s, 1, (int64_t)cf->id);
-    sqlite3_bind_blob(s, 2, cf->record_id, 16, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, cf->field);
-    bind_blob(s, 4, cf->element_id, cf->element_id_len);
-    bind_blob(s, 5, cf->winner_value, cf->winner_len);
-    sqlite3_bind_int64(s, 6, (int64_t)cf->winner_hlc);
-    sqlite3_bind_blob(s, 7, cf->winner_device, 16, SQLITE_STATIC);
-    bind_blob(s, 8, cf->loser_value, cf->loser_len);
-    sqlite3_bind_int64(s, 9, (int64_t)cf->loser_hlc);
-    sqlite3_bind_blob(s, 10, cf->loser_device, 16, SQLITE_STATIC);
-    sqlite3_bind_int(s, 11, cf->state);
-    sqlite3_bind_blob(s, 12, cf->resolved_by, 16, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 13, (int64_t)cf->resolved_hlc);
-    int rc = step_done(c, s, "write conflict");
-    sqlite3_reset(s);
-    return rc;
-}
-
-#define CONFLICT_COLS                                                                              \
-    "id, record_id, field, element_id, winner_value, winner_hlc, winner_device, loser_value, "     \
-    "loser_hlc, loser_device, state, resolved_by, resolved_hlc"
-
-static void row_to_conflict(sqlite3_stmt *s, fieldsync_conflict *cf)
-{
-    memset(cf, 0, sizeof *cf);
-    cf->id = (uint64_t)sqlite3_column_int64(s, 0);
-    copy_id(cf->record_id, s, 1);
-    cf->field = (uint32_t)sqlite3_column_int64(s, 2);
-    cf->element_id_len = (size_t)sqlite3_column_bytes(s, 3);
-    cf->element_id = cf->element_id_len ? sqlite3_column_blob(s, 3) : NULL;
-    cf->winner_len = (size_t)sqlite3_column_bytes(s, 4);
-    cf->winner_value = sqlite3_column_blob(s, 4);
-    cf->winner_hlc = (uint64_t)sqlite3_column_int64(s, 5);
-    copy_id(cf->winner_device, s, 6);
-    cf->loser_len = (size_t)sqlite3_column_bytes(s, 7);
-    cf->loser_value = sqlite3_column_blob(s, 7);
-    cf->loser_hlc = (uint64_t)sqlite3_column_int64(s, 8);
-    copy_id(cf->loser_device, s, 9);
-    cf->state = sqlite3_column_int(s, 10);
-    copy_id(cf->resolved_by, s, 11);
-    cf->resolved_hlc = (uint64_t)sqlite3_column_int64(s, 12);
-}
-
-int lstore_conflict_get(fieldsync_client *c, uint64_t id, fieldsync_conflict *cf, uint8_t eid[16])
-{
-    int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "SELECT " CONFLICT_COLS " FROM conflicts WHERE id = ?1");
-    if (!s)
-        return rc;
-    sqlite3_bind_int64(s, 1, (int64_t)id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        row_to_conflict(s, cf);
-        /* Copy the values' views out before finalizing: the caller only needs the address,
-         * the state and the record, so drop the value views. */
-        cf->winner_value = cf->loser_value = NULL;
-        cf->winner_len = cf->loser_len = 0;
-        if (cf->element_id_len > 16)
-            cf->element_id_len = 16;
-        if (cf->element_id_len)
-            memcpy(eid, cf->element_id, cf->element_id_len);
-        cf->element_id = cf->element_id_len ? eid : NULL;
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = fieldsync__fail(c, FIELDSYNC_ENOTFOUND, "no conflict %llu", (unsigned long long)id);
-    } else {
-        rc = db_fail(c, "read conflict");
-    }
-    sqlite3_finalize(s);
-    return rc;
-}
-
-int lstore_conflict_set_state(fieldsync_client *c, uint64_t id, int state)
-{
-    int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "UPDATE conflicts SET state = ?2 WHERE id = ?1");
-    if (!s)
-        return rc;
-    sqlite3_bind_int64(s, 1, (int64_t)id);
-    sqlite3_bind_int(s, 2, state);
-    rc = step_done(c, s, "update conflict");
-    sqlite3_finalize(s);
-    return rc;
-}
-
-int lstore_conflicts_list(fieldsync_client *c, fieldsync_conflict_cb cb, void *user)
-{
-    int rc = FIELDSYNC_ESTORE;
-    sqlite3_stmt *s = prep(c, "SELECT " CONFLICT_COLS " FROM conflicts ORDER BY state <> 1, id");
-    if (!s)
-        return rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        fieldsync_conflict cf;
-        row_to_conflict(s, &cf);
-        if (cb(&cf, user) != 0) {
-            sqlite3_finalize(s);
-            return FIELDSYNC_ECANCELED;
-        }
-    }
-    rc = rc == SQLITE_DONE ? 0 : db_fail(c, "list conflicts");
-    sqlite3_finalize(s);
-    return rc;
-}
-
-/* ---- queries ---- */
-
-static sqlite3_stmt *list_stmt(fieldsync_client *c, const fieldsync_filter *f, int count)
-{
-    char sql[1024];
-    /* pending: outbox entries of the record not in a rejected change. */
-    snprintf(sql, sizeof sql,
-             "SELECT %s FROM records r WHERE (?1 = 0 OR r.collection = ?1) "
-             "AND (?2 IS NULL OR r.region = ?2) AND (?3 IS NULL OR r.commune = ?3) "
-             "AND (?4 = 0 OR r.date >= ?4) AND (?5 = 0 OR r.date <= ?5) "
-             "AND ((?4 = 0 AND ?5 = 0) OR r.date <> 0) AND (?6 OR r.deleted = 0) "
-             "AND (?7 = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.id)) "
-             "%s LIMIT ?8",
-             count ? "count(*)"
-                   : "r.id, r.collection, r.region, r.commune, r.date, r.body, r.deleted, "
-                     "r.creator, r.updated_hlc, (SELECT count(*) FROM outbox o WHERE "
-                     "o.record_id = r.id AND NOT EXISTS (SELECT 1 FROM changes ch WHERE "
-                     "ch.seq = o.seq AND ch.state = 1)), (SELECT count(*) FROM changes ch "
-                     "WHERE ch.record_id = r.id AND ch.state = 1)",
-             count ? "" : "ORDER BY r.id");
-    sqlite3_stmt *s = prep(c, sql);
-    if (!s)
-        return NULL;
-    sqlite3_bind_int64(s, 1, f ? f->collection : 0);
-    if (f && f->region && *f->region)
-        sqlite3_bind_text(s, 2, f->region, -1, SQLITE_STATIC);
-    if (f && f->commune && *f->commune)
-        sqlite3_bind_text(s, 3, f->commune, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, f ? f->date_from : 0);
-    sqlite3_bind_int64(s, 5, f ? f->date_to : 0);
-    sqlite3_bind_int(s, 6, f ? f->include_deleted != 0 : 0);
-    sqlite3_bind_int(s, 7, f ? f->pending_only != 0 : 0);
-    sqlite3_bind_int64(s, 8, f && f->limit && !count ? (int64_t)f->limit : -1);
-    return s;
-}
-
-static void row_to_record(sqlite3_stmt *s, fieldsync_record *r)
-{
-    memset(r, 0, sizeof *r);
-    copy_id(r->id, s, 0);
-    r->collection = (uint32_t)sqlite3_column_int64(s, 1);
-    r->region = (const char *)sqlite3_column_text(s, 2);
-    r->commune = (const char *)sqlite3_column_text(s, 3);
-    if (!r->region)
-        r->region = "";
-    if (!r->commune)
-        r->commune = "";
-    r->date = (uint32_t)sqlite3_column_int64(s, 4);
-    r->body = sqlite3_column_blob(s, 5);
-    r->body_len = (size_t)sqlite3_column_bytes(s, 5);
-    r->deleted = sqlite3_column_int(s, 6);
-    copy_id(r->creator, s, 7);
-    r->updated_hlc = (uint64_t)sqlite3_column_int64(s, 8);
-    r->pending = (uint32_t)sqlite3_column_int64(s, 9);
-    r->rejected = (uint32_t)sqlite3_column_int64(s, 10);
-}
-
-int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record_cb cb, void *user,
-                uint64_t *count)
-{
-    int rc;
-    sqlite3_stmt *s = list_stmt(c, f, cb == NULL);
-    if (!s)
-        return FIELDSYNC_ESTORE;
-    if (!cb) {
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            *count = (uint64_t)sqlite3_column_int64(s, 0);
-            rc = 0;
-        } else {
-            rc = db_fail(c, "count records");
-        }
-        sqlite3_finalize(s);
-        return rc;
-    }
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        fieldsync_record r;
-        row_to_record(s, &r);
-        if (cb(&r, user) != 0) {
-            sqlite3_finalize(s);
-            return FIELDSYNC_ECANCELED;
-        }
-    }
-    rc = rc == SQLITE_DONE ? 0 : db_fail(c, "list records");
-    sqlite3_finalize(s);
-    return rc;
-}
-
-int lstore_get_public(fieldsync_client *c, const uint8_t id[16], fieldsync_record **out)
-{
-    int rc = FIELDSYNC_ESTORE;
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT r.id, r.collection, r.region, r.commune, r.date, r.body, r.deleted, "
-             "r.creator, r.updated_hlc, (SELECT count(*) FROM outbox o WHERE o.record_id = r.id "
-             "AND NOT EXISTS (SELECT 1 FROM changes ch WHERE ch.seq = o.seq AND ch.state = 1)), "
-             "(SELECT count(*) FROM changes ch WHERE ch.record_id = r.id AND ch.state = 1) "
-             "FROM records r WHERE r.id = ?1");
-    sqlite3_stmt *s = prep(c, sql);
-    *out = NULL;
-    if (!s)
-        return rc;
-    sqlite3_bind_blob(s, 1, id, 16, SQLITE_STATIC);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        char text[FIELDSYNC_ID_STR_LEN + 1];
-        fieldsync_id_format(id, text);
-        rc = fieldsync__fail(c, FIELDSYNC_ENOTFOUND, "no record %s", text);
-    } else if (rc != SQLITE_ROW) {
-        rc = db_fail(c, "read record");
-    } else {
-        fieldsync_record r;
-        row_to_record(s, &r);
-        size_t rl = strlen(r.region) + 1, cl = strlen(r.commune) + 1;
-        /* One block: struct, body, region, commune. */
-        uint8_t *blk = fieldsync__alloc(c, sizeof r + r.body_len + rl + cl);
-        if (!blk) {
-            rc = fieldsync__fail(c, FIELDSYNC_ENOMEM, "out of memory");
-        } else {
-            fieldsync_record *o = (fieldsync_record *)blk;
-            uint8_t *p = blk + sizeof r;
-            *o = r;
-            if (r.body_len)
-                memcpy(p, r.body, r.body_len);
-            o->body = p;
-            p += r.body_len;
-            memcpy(p, r.region, rl);
-            o->region = (const char *)p;
-            p += rl;
-            memcpy(p, r.commune, cl);
-            o->commune = (const char *)p;
-            *out = o;
-            rc = 0;
-        }
-    }
-    sqlite3_finalize(s);
     return rc;
 }

@@ -320,8 +320,12 @@ static int restamp(struct sync_ctx *x)
     uint64_t h = hlc_now(&x->s.hlc, (uint64_t)((int64_t)wall + offset));
     x->s.dev.clock_offset_ms = offset;
     x->seqs.len = 0;
-    if ((rc = lstore_begin(c)) < 0)
+    if ((rc = lstore_durable(c, 1)) < 0) /* new device_seqs: see push() */
         return rc;
+    if ((rc = lstore_begin(c)) < 0) {
+        lstore_durable(c, 0);
+        return rc;
+    }
     rc = lstore_force_clock(c, h, offset);
     for (size_t i = 0; rc == 0 && i < n_u64(&x->restamp); i++) {
         uint64_t seq = u64_at(&x->restamp, i), nseq;
@@ -341,6 +345,9 @@ static int restamp(struct sync_ctx *x)
         rc = lstore_commit(c);
     if (rc < 0)
         lstore_rollback(c);
+    int rc2 = lstore_durable(c, 0);
+    if (rc == 0)
+        rc = rc2;
     x->restamp.len = 0;
     return rc;
 }
@@ -350,16 +357,22 @@ static int push(struct sync_ctx *x)
     fieldsync_client *c = x->c;
     uint64_t numbered;
     int rc;
-    /* Number pending edits durably before anything is sent. */
-    if ((rc = lstore_begin(c)) < 0)
+    /* Number pending edits durably (fsync, even against a power cut) before anything is
+     * sent: a device_seq must never come back with other content. */
+    if ((rc = lstore_durable(c, 1)) < 0)
         return rc;
-    rc = lstore_number_pending(c, x->s.max_ops, &numbered);
-    if (rc == 0)
-        rc = lstore_commit(c);
-    if (rc < 0) {
-        lstore_rollback(c);
-        return rc;
+    if ((rc = lstore_begin(c)) == 0) {
+        rc = lstore_number_pending(c, x->s.max_ops, &numbered);
+        if (rc == 0)
+            rc = lstore_commit(c);
+        if (rc < 0)
+            lstore_rollback(c);
     }
+    int rc2 = lstore_durable(c, 0);
+    if (rc == 0)
+        rc = rc2;
+    if (rc < 0)
+        return rc;
     x->seqs.len = 0;
     if ((rc = lstore_changes_unacked(c, collect_seq, &x->seqs)) < 0)
         return rc;

@@ -212,6 +212,9 @@ static void test_cli_new_sync_list_export(void)
     CHECK_RUN(CLI("--store", store_b, "export", "--format", "csv", "--output", csv_path), 0);
     CHECK(strstr(r.err, "exported 1 report") != NULL);
     slurp(csv_path, csv, sizeof csv);
+    char part_path[320];
+    snprintf(part_path, sizeof part_path, "%s.part", csv_path);
+    CHECK(access(part_path, F_OK) != 0);
     CHECK(strncmp(csv, "\xEF\xBB\xBFid,region,", 12) == 0);
     CHECK(strstr(csv, "\r\n") != NULL);
     CHECK(strstr(csv, report_id) != NULL);
@@ -293,6 +296,22 @@ static void test_cli_sync_interrupt(void)
     CHECK_RUN(CLI("--store", store_c, "sync"), 0);
 }
 
+/* A collector of GAO writing a MENAKA report: the server refuses that change (ESCOPE); the CLI
+ * reports it at sync, lists it and dismisses it. */
+static void test_cli_rejected(void)
+{
+    CHECK_RUN(CLI("--store", store_c, "new", "--region", "MENAKA", "--summary", "hors zone"), 0);
+    CHECK_RUN(CLI("--store", store_c, "sync"), 0);
+    CHECK(strstr(r.err, "rejected 1,") != NULL);
+    CHECK(strstr(r.err, "ESCOPE") != NULL);
+    CHECK_RUN(CLI("--store", store_c, "rejected"), 0);
+    CHECK(strstr(r.out, "ESCOPE") != NULL);
+    CHECK(strstr(r.err, "1 rejected change") != NULL);
+    CHECK_RUN(CLI("--store", store_c, "rejected", "--dismiss", "all"), 0);
+    CHECK_RUN(CLI("--store", store_c, "rejected"), 0);
+    CHECK(strstr(r.err, "0 rejected changes") != NULL);
+}
+
 static void test_cli_errors(void)
 {
     char missing[300], fresh[300];
@@ -306,6 +325,10 @@ static void test_cli_errors(void)
     CHECK(strstr(r.err, "ENOTFOUND") != NULL);
     CHECK_RUN(CLI("--store", store_a, "show", "not-an-id"), 2);
     CHECK_RUN(CLI("--store", store_a, "list", "--bogus"), 2);
+    CHECK_RUN(
+        CLI("--store", store_a, "export", "--format", "csv", "--output", "/nonexistent-dir/x.csv"),
+        1);
+    CHECK_RUN(CLI("--store", store_a, "export", "--format", "xlsx"), 2);
     CHECK_RUN(CLI("--store", store_a, "sync", "--help"), 0);
     CHECK(strstr(r.out, "usage: fieldsync sync") != NULL);
     CHECK_RUN(CLI_IN("{\"region\":\"GAO\",\"sumary\":\"typo\"}", "--store", store_a, "new"), 3);
@@ -359,6 +382,7 @@ int main(void)
     RUN(test_cli_new_sync_list_export);
     RUN(test_cli_conflict_resolve);
     RUN(test_cli_sync_interrupt);
+    RUN(test_cli_rejected);
     RUN(test_cli_errors);
 
     server_running = 0;

@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct testserver ts;
 static struct testclient_identity dev1;
@@ -219,6 +220,21 @@ static void test_identity_revoked(void)
     CHECK(strstr(out, "\"revoked_ms\":0}") == NULL);
 }
 
+/* Session tickets: a second connection resumes the first one's TLS session. */
+static void test_identity_session_resumption(void)
+{
+    struct testclient *c = connect_tls();
+    CHECK_EQ(testclient_resumed(c), 0);
+    struct testclient_session *sess = NULL;
+    CHECK_EQ(testclient_session_save(c, &sess), 0);
+    testclient_close(c);
+    CHECK_EQ(testclient_connect_resume(&c, ts.port, ts.ca_path, sess), 0);
+    CHECK_EQ(testclient_resumed(c), 1);
+    CHECK_EQ(testclient_hello(c, &dev1, 0, NULL), 0);
+    testclient_close(c);
+    testclient_session_free(sess);
+}
+
 /* A second server with tight limits: handshake timeout and enrolment rate. */
 static void test_identity_limits(void)
 {
@@ -240,12 +256,95 @@ static void test_identity_limits(void)
     CHECK_EQ(testserver_stop(&t2), 0);
 }
 
+static Fieldsync__Frame *ping_frame(Fieldsync__Frame *f, Fieldsync__Ping *p, uint32_t id)
+{
+    fieldsync__ping__init(p);
+    p->nonce = id;
+    fieldsync__frame__init(f);
+    f->request_id = id;
+    f->msg_case = FIELDSYNC__FRAME__MSG_PING;
+    f->ping = p;
+    return f;
+}
+
+/* Connection cap, requests in flight and the per-device rate. */
+static void test_identity_busy_rate_and_cap(void)
+{
+    struct testserver t3;
+    const char *extra[] = {"--max-connections", "2", "--max-in-flight", "1",
+                           "--rate-per-device", "1", NULL};
+    CHECK_EQ(testserver_start(&t3, extra), 0);
+    char code[32];
+    CHECK_EQ(testserver_enroll(&t3, "coordinator", "GAO", 0, code, sizeof code), 0);
+    struct testclient *a = NULL, *b = NULL, *c = NULL;
+    struct testclient_identity id;
+    CHECK_EQ(testclient_connect(&a, t3.port, t3.ca_path), 0);
+    CHECK_EQ(testclient_enroll(a, code, "t3", &id, NULL), 0);
+
+    /* Hello (a writer job) and a Ping pipelined: with one request in flight allowed, the
+     * Ping is refused with ERROR_BUSY (not closing) and the Hello still succeeds. */
+    Fieldsync__Hello h = FIELDSYNC__HELLO__INIT;
+    h.protocol_version = 1;
+    h.device_id.data = id.device_id;
+    h.device_id.len = 16;
+    h.credential.data = id.credential;
+    h.credential.len = 32;
+    Fieldsync__Frame hf = FIELDSYNC__FRAME__INIT, pf;
+    Fieldsync__Ping ping;
+    hf.request_id = 100;
+    hf.msg_case = FIELDSYNC__FRAME__MSG_HELLO;
+    hf.hello = &h;
+    CHECK_EQ(testclient_send(a, &hf), 0);
+    CHECK_EQ(testclient_send(a, ping_frame(&pf, &ping, 101)), 0);
+    int got_busy = 0, got_welcome = 0;
+    for (int i = 0; i < 2; i++) {
+        Fieldsync__Frame *r = NULL;
+        CHECK_EQ(testclient_recv(a, &r), 0);
+        if (r->request_id == 101) {
+            CHECK_EQ(r->msg_case, FIELDSYNC__FRAME__MSG_ERROR);
+            CHECK_EQ(r->error->code, FIELDSYNC__ERROR_CODE__ERROR_BUSY);
+            CHECK(!r->error->closing);
+            got_busy = 1;
+        } else {
+            CHECK_EQ(r->request_id, 100);
+            CHECK_EQ(r->msg_case, FIELDSYNC__FRAME__MSG_WELCOME);
+            CHECK_EQ(r->welcome->role, FIELDSYNC__ROLE__ROLE_COORDINATOR);
+            CHECK_EQ(r->welcome->limits->max_in_flight, 1);
+            got_welcome = 1;
+        }
+        fieldsync__frame__free_unpacked(r, NULL);
+    }
+    CHECK(got_busy && got_welcome);
+
+    /* Rate 1/s, burst 4: the fifth quick request is refused with ERROR_RATE. */
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(testclient_ping(a), 0);
+    CHECK_EQ(testclient_ping(a), FIELDSYNC_ERATE);
+
+    /* Two connections allowed: a third is accepted and closed at once. */
+    CHECK_EQ(testclient_connect(&b, t3.port, t3.ca_path), 0);
+    CHECK(testclient_connect(&c, t3.port, t3.ca_path) < 0);
+    testclient_close(b);
+    int rc = -1;
+    for (int i = 0; i < 100 && rc != 0; i++) { /* until the server has seen b go */
+        rc = testclient_connect(&c, t3.port, t3.ca_path);
+        if (rc != 0)
+            usleep(20000);
+    }
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(testclient_ping(c), 0);
+    testclient_close(c);
+    testclient_close(a);
+    CHECK_EQ(testserver_stop(&t3), 0);
+}
+
 int main(void)
 {
     CHECK_EQ(testserver_start(&ts, NULL), 0);
     RUN(test_identity_enroll_and_hello);
     RUN(test_identity_code_is_single_use);
     RUN(test_identity_wrong_credential);
+    RUN(test_identity_session_resumption);
     RUN(test_identity_push_before_hello);
     RUN(test_identity_bad_version);
     RUN(test_identity_frame_too_big);
@@ -253,5 +352,6 @@ int main(void)
     RUN(test_identity_revoked);
     CHECK_EQ(testserver_stop(&ts), 0);
     RUN(test_identity_limits);
+    RUN(test_identity_busy_rate_and_cap);
     return 0;
 }

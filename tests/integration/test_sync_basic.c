@@ -10,9 +10,12 @@
 #include "fieldsync.h"
 #include "support/testserver.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct testserver ts;
@@ -39,7 +42,10 @@ static fieldsync_client *device(const char *name, const char *role, const char *
     if (rc)
         fprintf(stderr, "enroll: %s: %s\n", fieldsync_err_name(rc), fieldsync_errmsg(c));
     CHECK_EQ(rc, 0);
-    /* A code works once. */
+    /* A code works once (checked once: the server rate-limits enrolment attempts). */
+    static int checked;
+    if (checked++)
+        return c;
     fieldsync_client *again = NULL;
     snprintf(path, sizeof path, "%s/%s-again.db", dir, name);
     CHECK_EQ(fieldsync_open(path, NULL, &again), 0);
@@ -268,6 +274,119 @@ static void test_client_sync_errors(void)
     fieldsync_close(c);
 }
 
+static uint64_t ahead_clock(void *user)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u + *(uint64_t *)user;
+}
+
+static int count_records(const fieldsync_record *r, void *user)
+{
+    (void)r;
+    (*(uint64_t *)user)++;
+    return 0;
+}
+
+/* Edits made before enrolment, by a phone whose clock is two days ahead: they are adopted at
+ * enrolment, rejected once by the server as too far ahead, re-stamped at server time and
+ * applied; the clock offset is learned. */
+static void test_client_sync_pre_enrol_clock_ahead(void)
+{
+    uint64_t skew = 2ull * 24 * 3600 * 1000;
+    char path[400], code[64];
+    fieldsync_open_opts o;
+    fieldsync_client *c = NULL;
+    fieldsync_sync_stats st;
+    fieldsync_status s;
+    uint8_t id[16];
+
+    fieldsync_open_opts_init(&o);
+    o.now_ms = ahead_clock;
+    o.clock_user = &skew;
+    snprintf(path, sizeof path, "%s/skewed.db", dir);
+    CHECK_EQ(fieldsync_open(path, &o, &c), 0);
+    CHECK_EQ(fieldsync_create(c, 1, "TOMBOUCTOU", id), 0);
+    CHECK_EQ(fieldsync_set_string(c, id, 18, "Saisi avant l'enrôlement"), 0);
+    CHECK_EQ(testserver_enroll(&ts, "collector", "TOMBOUCTOU", 0, code, sizeof code), 0);
+    CHECK_EQ(fieldsync_enroll(c, "localhost", (uint16_t)ts.port, ts.ca_path, code, "skewed"), 0);
+    CHECK_EQ(sync_ok(c, &st), 0);
+    CHECK_EQ(st.rejected, 0);
+    CHECK_EQ(st.pushed, 1);
+    CHECK_EQ(fieldsync_status_get(c, &s), 0);
+    CHECK(s.clock_offset_ms < -(int64_t)skew + 60000);
+    CHECK(s.clock_offset_ms > -(int64_t)skew - 60000);
+    CHECK_EQ(s.pending_changes, 0);
+    CHECK_EQ(s.rejected_changes, 0);
+
+    /* Another device sees it, stamped at (corrected) server time. */
+    fieldsync_client *d = device("coord-tbt", "coordinator", "TOMBOUCTOU");
+    CHECK_EQ(sync_ok(d, &st), 0);
+    fieldsync_record *r = NULL;
+    CHECK_EQ(fieldsync_get(d, id, &r), 0);
+    uint64_t now = ahead_clock(&(uint64_t){0});
+    CHECK((r->updated_hlc >> 16) < now + 10 * 60 * 1000);
+    fieldsync_free(d, r);
+    Fieldsync__ConsultationReport *m = report(d, id);
+    CHECK_STR(m->summary, "Saisi avant l'enrôlement");
+    fieldsync__consultation_report__free_unpacked(m, NULL);
+    fieldsync_close(d);
+    fieldsync_close(c);
+}
+
+/* A sync process killed at arbitrary points (SIGKILL, mid-frame or between acks): the next
+ * sync finishes, and the server holds each record exactly once. */
+static void test_client_sync_killed(void)
+{
+    static const int delays_ms[] = {2, 10, 25, 60};
+    enum { PER_ROUND = 150 };
+    char path[400];
+    fieldsync_client *a = device("phone-k", "collector", "KIDAL");
+    fieldsync_close(a);
+    snprintf(path, sizeof path, "%s/phone-k.db", dir);
+    uint64_t created = 0;
+    for (size_t round = 0; round < sizeof delays_ms / sizeof delays_ms[0]; round++) {
+        uint8_t id[16];
+        CHECK_EQ(fieldsync_open(path, NULL, &a), 0);
+        for (int i = 0; i < PER_ROUND; i++) {
+            CHECK_EQ(fieldsync_create(a, 1, "KIDAL", id), 0);
+            CHECK_EQ(fieldsync_set_string(a, id, 3, "Tessalit"), 0);
+            created++;
+        }
+        fieldsync_close(a);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            fieldsync_client *k = NULL;
+            if (fieldsync_open(path, NULL, &k) == 0)
+                fieldsync_sync(k, NULL);
+            _exit(0);
+        }
+        usleep((useconds_t)delays_ms[round] * 1000);
+        kill(pid, SIGKILL);
+        int status;
+        CHECK_EQ(waitpid(pid, &status, 0), pid);
+    }
+    fieldsync_sync_stats st;
+    CHECK_EQ(fieldsync_open(path, NULL, &a), 0);
+    CHECK_EQ(sync_ok(a, &st), 0);
+    fieldsync_status s;
+    CHECK_EQ(fieldsync_status_get(a, &s), 0);
+    CHECK_EQ(s.pending_changes, 0);
+    CHECK_EQ(s.rejected_changes, 0);
+    fieldsync_close(a);
+
+    fieldsync_client *d = device("coord-kidal", "coordinator", "KIDAL");
+    CHECK_EQ(sync_ok(d, &st), 0);
+    uint64_t n = 0;
+    fieldsync_filter f;
+    fieldsync_filter_init(&f);
+    f.region = "KIDAL";
+    CHECK_EQ(fieldsync_list(d, &f, count_records, &n), 0);
+    CHECK_EQ(n, created);
+    fieldsync_close(d);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/fs-client-sync-XXXXXX");
@@ -282,6 +401,8 @@ int main(void)
     RUN(test_client_sync_push_pull_conflict);
     RUN(test_client_sync_cancel_then_resume);
     RUN(test_client_sync_errors);
+    RUN(test_client_sync_pre_enrol_clock_ahead);
+    RUN(test_client_sync_killed);
     ts_running = 0;
     CHECK_EQ(testserver_stop(&ts), 0);
     char cmd[300];

@@ -29,6 +29,7 @@ struct testclient {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
     int tls_up;
+    int resumed;
     int timeout_ms;
     uint32_t next_id;
     int last_error;
@@ -75,7 +76,12 @@ int testclient_connect_raw(struct testclient **out, int port)
     return 0;
 }
 
-int testclient_handshake(struct testclient *c, const char *ca_path)
+struct testclient_session {
+    mbedtls_ssl_session s;
+};
+
+static int handshake(struct testclient *c, const char *ca_path,
+                     const struct testclient_session *resume)
 {
     static const char pers[] = "fieldsync-testclient";
     if (mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
@@ -93,6 +99,8 @@ int testclient_handshake(struct testclient *c, const char *ca_path)
     if (mbedtls_ssl_setup(&c->ssl, &c->conf) != 0 ||
         mbedtls_ssl_set_hostname(&c->ssl, "localhost") != 0)
         return FIELDSYNC_ETLS;
+    if (resume && mbedtls_ssl_set_session(&c->ssl, &resume->s) != 0)
+        return FIELDSYNC_ETLS;
     mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, NULL, recv_timeout);
     int r;
     while ((r = mbedtls_ssl_handshake(&c->ssl)) != 0) {
@@ -102,7 +110,62 @@ int testclient_handshake(struct testclient *c, const char *ca_path)
             return FIELDSYNC_ETLS;
     }
     c->tls_up = 1;
+    if (resume) {
+        /* Resumed iff the new session carries the saved master secret. */
+        mbedtls_ssl_session now;
+        mbedtls_ssl_session_init(&now);
+        if (mbedtls_ssl_get_session(&c->ssl, &now) == 0)
+            c->resumed = memcmp(now.master, resume->s.master, sizeof now.master) == 0;
+        mbedtls_ssl_session_free(&now);
+    }
     return 0;
+}
+
+int testclient_handshake(struct testclient *c, const char *ca_path)
+{
+    return handshake(c, ca_path, NULL);
+}
+
+int testclient_session_save(struct testclient *c, struct testclient_session **out)
+{
+    struct testclient_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return FIELDSYNC_ENOMEM;
+    mbedtls_ssl_session_init(&s->s);
+    if (mbedtls_ssl_get_session(&c->ssl, &s->s) != 0) {
+        testclient_session_free(s);
+        return FIELDSYNC_ETLS;
+    }
+    *out = s;
+    return 0;
+}
+
+void testclient_session_free(struct testclient_session *s)
+{
+    if (!s)
+        return;
+    mbedtls_ssl_session_free(&s->s);
+    free(s);
+}
+
+int testclient_connect_resume(struct testclient **out, int port, const char *ca_path,
+                              const struct testclient_session *s)
+{
+    struct testclient *c;
+    int rc = testclient_connect_raw(&c, port);
+    if (rc < 0)
+        return rc;
+    if ((rc = handshake(c, ca_path, s)) < 0) {
+        testclient_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int testclient_resumed(const struct testclient *c)
+{
+    return c->resumed;
 }
 
 int testclient_connect(struct testclient **out, int port, const char *ca_path)

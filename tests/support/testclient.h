@@ -31,6 +31,15 @@ int testclient_connect(struct testclient **out, int port, const char *ca_path);
 /* TLS handshake on a raw connection. */
 int testclient_handshake(struct testclient *c, const char *ca_path);
 void testclient_close(struct testclient *c);
+
+/* TLS session resumption (session tickets). A saved session lets the next connection resume
+ * with one round trip fewer; testclient_resumed tells whether it did. */
+struct testclient_session;
+int testclient_session_save(struct testclient *c, struct testclient_session **out);
+void testclient_session_free(struct testclient_session *s);
+int testclient_connect_resume(struct testclient **out, int port, const char *ca_path,
+                              const struct testclient_session *s);
+int testclient_resumed(const struct testclient *c);
 /* Receive timeout for every later read (default 5000 ms). */
 void testclient_set_timeout(struct testclient *c, int ms);
 

@@ -453,18 +453,49 @@ static void test_cli_export_csv(void)
     size_t blen = 0;
     FILE *m = open_memstream(&buf, &blen);
     CHECK(m != NULL);
-    cli_export_csv_cell(m, "plain", 1);
+    cli_export_csv_cell(m, "plain", 1, ',');
     fputc('|', m);
-    cli_export_csv_cell(m, "+33 6 12", 1);
+    cli_export_csv_cell(m, "+33 6 12", 1, ',');
     fputc('|', m);
-    cli_export_csv_cell(m, "-12.5", 0);
+    cli_export_csv_cell(m, "-12.5", 0, ',');
     fputc('|', m);
-    cli_export_csv_cell(m, "a\"b", 1);
+    cli_export_csv_cell(m, "a\"b", 1, ',');
     fputc('|', m);
-    cli_export_csv_cell(m, "\tx", 1);
+    cli_export_csv_cell(m, "\tx", 1, ',');
+    fputc('|', m);
+    cli_export_csv_cell(m, "a;b,c", 1, ';');
     fclose(m);
-    CHECK_STR(buf, "plain|'+33 6 12|-12.5|\"a\"\"b\"|'\tx");
+    CHECK_STR(buf, "plain|'+33 6 12|-12.5|\"a\"\"b\"|'\tx|\"a;b,c\"");
     free(buf);
+}
+
+/* Excel in a French locale: ';' between cells, decimal commas; text with ';' is quoted. */
+static void test_cli_export_csv_french_excel(void)
+{
+    Fieldsync__ConsultationReport *a = parse_report(row_a);
+    struct cli_export x;
+    FILE *f = tmpfile();
+    size_t len;
+
+    CHECK(f != NULL);
+    free(a->locality);
+    a->locality = strdup("Quartier 1; Château");
+    CHECK(a->locality != NULL);
+    cli_export_init(&x, CLI_EXPORT_CSV, f, &fieldsync__consultation_report__descriptor);
+    x.sep = ';';
+    x.decimal_comma = 1;
+    CHECK_EQ(cli_export_begin(&x), 0);
+    CHECK_EQ(cli_export_record(&x, "01890a5d-ac96-774b-bcce-b302099a8057", &a->base), 0);
+    CHECK_EQ(cli_export_end(&x), 0);
+    cli_export_close(&x);
+    char *csv = read_all(f, &len);
+    fclose(f);
+    CHECK(strncmp(csv, "\xEF\xBB\xBFid;region;cercle;commune;", 28) == 0);
+    CHECK(strstr(csv, ";\"Quartier 1; Château\";15,6597;-0,5022;8;") != NULL);
+    CHECK(strstr(csv, ";\"Réunion, « difficile »\nsuite \"\"demain\"\"\";") != NULL);
+    CHECK(strstr(csv, ";-250\r\n") != NULL);
+    free(csv);
+    fieldsync__consultation_report__free_unpacked(a, NULL);
 }
 
 static void test_cli_export_geojson(void)
@@ -560,6 +591,7 @@ int main(void)
     RUN(test_cli_json_generic_types);
     RUN(test_cli_json_nonfinite);
     RUN(test_cli_export_csv);
+    RUN(test_cli_export_csv_french_excel);
     RUN(test_cli_export_geojson);
     RUN(test_cli_export_jsonl);
     return 0;

@@ -300,8 +300,13 @@ static void test_client_store_list_filter_delete(void)
     memset(&k, 0, sizeof k);
     CHECK_EQ(fieldsync_list(c, NULL, collect_cb, &k), 0);
     CHECK_EQ(k.n, 5);
-    CHECK_STR(k.communes[0], "Ansongo"); /* creation order */
-    CHECK_STR(k.communes[4], "Goundam");
+    int ansongo = 0, goundam = 0;
+    for (int i = 0; i < 5; i++) {
+        ansongo += strcmp(k.communes[i], "Ansongo") == 0;
+        goundam += strcmp(k.communes[i], "Goundam") == 0;
+    }
+    CHECK_EQ(ansongo, 2);
+    CHECK_EQ(goundam, 1);
 
     fieldsync_filter_init(&f);
     f.region = "GAO";
@@ -317,8 +322,8 @@ static void test_client_store_list_filter_delete(void)
     memset(&k, 0, sizeof k);
     CHECK_EQ(fieldsync_list(c, &f, collect_cb, &k), 0);
     CHECK_EQ(k.n, 2);
-    CHECK_STR(k.communes[0], "Bourem");
-    CHECK_STR(k.communes[1], "Inékar");
+    CHECK(strcmp(k.communes[0], "Bourem") == 0 || strcmp(k.communes[1], "Bourem") == 0);
+    CHECK(strcmp(k.communes[0], "Inékar") == 0 || strcmp(k.communes[1], "Inékar") == 0);
     f.date_from = 20260301;
     f.date_to = 20260101;
     CHECK_EQ(fieldsync_count(c, &f, &count), FIELDSYNC_EINVAL);
