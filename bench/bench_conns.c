@@ -9,8 +9,9 @@
  * keeps one mbedtls context per idle connection with this build's configuration.
  * Target: <= 45 KB per connection.
  *
- * Usage: bench_conns [--conns 2000] [--devices 16] (10000 for the full target; RLIMIT_NOFILE is
- * raised to 20000 here and inherited by the server child).
+ * Usage: bench_conns [--conns 2000] [--devices 16] [--full] (10000 for the full target;
+ * RLIMIT_NOFILE is raised to 20000 here and inherited by the server child; --full: every
+ * connection does a full handshake instead of resuming).
  */
 #include "bclient.h"
 #include "benchlib.h"
@@ -47,14 +48,16 @@ static double bare_context_kb(int n)
 
 int main(int argc, char **argv)
 {
-    int conns = 2000, ndev = 16;
+    int conns = 2000, ndev = 16, full = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--conns") && i + 1 < argc)
             conns = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--full"))
+            full = 1;
         else if (!strcmp(argv[i], "--devices") && i + 1 < argc)
             ndev = atoi(argv[++i]);
         else
-            benchlib_die("usage: bench_conns [--conns N] [--devices N]");
+            benchlib_die("usage: bench_conns [--conns N] [--devices N] [--full]");
     }
     long lim = benchlib_raise_nofile(20000);
     if (lim < conns + 64)
@@ -87,7 +90,7 @@ int main(int argc, char **argv)
     double t0 = benchlib_now();
     int resumed = 0;
     for (int i = 0; i < conns; i++) {
-        if (bclient_connect(&cs[i], &t, ts.port, &sess) != 0)
+        if (bclient_connect(&cs[i], &t, ts.port, full ? NULL : &sess) != 0)
             benchlib_die("connection %d: handshake failed", i);
         resumed += bclient_resumed(&cs[i]);
         if (bclient_hello(&cs[i], &ids[i % ndev]) != 0)

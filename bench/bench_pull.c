@@ -7,7 +7,8 @@
  * the number of changes since the cursor, not the size of the database).
  * Baseline: the same records' protobuf bodies, to read the wire overhead against.
  *
- * Usage: bench_pull [--records 100000] (1000000 for the full run)
+ * Usage: bench_pull [--records 100000] [--suite chacha|aes128] (1000000 for the full run; the
+ * suite the clients offer, default: the server's first choice)
  */
 #include "bclient.h"
 #include "benchlib.h"
@@ -21,6 +22,7 @@
 static volatile int sampling;
 static long rss_peak, rss_samples[4];
 static pid_t server_pid;
+static uint64_t sum_body, sum_clocks, n_recs;
 
 static void *sampler(void *arg)
 {
@@ -34,8 +36,8 @@ static void *sampler(void *arg)
 }
 
 /* Push n new reports on c, batches of 256, 8 in flight. */
-static void seed(struct bclient *c, struct benchlib_device *d, struct benchlib_batch *b,
-                 size_t n, uint64_t seed0)
+static void seed(struct bclient *c, struct benchlib_device *d, struct benchlib_batch *b, size_t n,
+                 uint64_t seed0)
 {
     size_t sent = 0, acked = 0;
     int out = 0;
@@ -81,6 +83,11 @@ static size_t pull_all(struct bclient *c, uint64_t *cursor, size_t expect)
             benchlib_die("pull: answer %d (%s)", r->msg_case,
                          r->msg_case == FIELDSYNC__FRAME__MSG_ERROR ? r->error->message : "");
         got += r->page->n_records;
+        for (size_t i = 0; i < r->page->n_records; i++) {
+            sum_body += r->page->records[i]->body.len;
+            sum_clocks += r->page->records[i]->clocks.len;
+            n_recs++;
+        }
         *cursor = r->page->next_cursor;
         int more = r->page->more;
         fieldsync__frame__free_unpacked(r, NULL);
@@ -94,11 +101,14 @@ static size_t pull_all(struct bclient *c, uint64_t *cursor, size_t expect)
 int main(int argc, char **argv)
 {
     size_t records = 100000;
+    const char *suite = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--records") && i + 1 < argc)
             records = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--suite") && i + 1 < argc)
+            suite = argv[++i];
         else
-            benchlib_die("usage: bench_pull [--records N]");
+            benchlib_die("usage: bench_pull [--records N] [--suite chacha|aes128]");
     }
     struct testserver ts;
     struct testclient_identity col, coord;
@@ -110,9 +120,11 @@ int main(int argc, char **argv)
     if (benchlib_enroll(&ts, "collector", "GAO,TOMBOUCTOU,MENAKA", &col) != 0 ||
         benchlib_enroll(&ts, "coordinator", "GAO,TOMBOUCTOU,MENAKA", &coord) != 0)
         benchlib_die("enrol failed");
-    if (bclient_tls_setup(&t, ts.ca_path) != 0 || bclient_connect(&pc, &t, ts.port, NULL) != 0 ||
-        bclient_hello(&pc, &col) != 0 || bclient_connect(&cc, &t, ts.port, NULL) != 0 ||
-        bclient_hello(&cc, &coord) != 0)
+    if (bclient_tls_setup(&t, ts.ca_path) != 0)
+        benchlib_die("tls setup");
+    bclient_tls_suites(&t, bclient_suites_named(suite));
+    if (bclient_connect(&pc, &t, ts.port, NULL) != 0 || bclient_hello(&pc, &col) != 0 ||
+        bclient_connect(&cc, &t, ts.port, NULL) != 0 || bclient_hello(&cc, &coord) != 0)
         benchlib_die("connect");
     struct benchlib_device d = {.id = col, .next_seq = 1};
     struct benchlib_batch *b = malloc(sizeof *b);
@@ -130,9 +142,13 @@ int main(int argc, char **argv)
     sampling = 1;
     pthread_create(&th, NULL, sampler, NULL);
     uint64_t cursor = 0, bytes0 = cc.bytes_recv + cc.bytes_sent;
+    double cpu0 = benchlib_cpu_s(ts.pid);
+    char suite_used[96];
+    snprintf(suite_used, sizeof suite_used, "%s", mbedtls_ssl_get_ciphersuite(&cc.ssl));
     t0 = benchlib_now();
     size_t got = pull_all(&cc, &cursor, records);
     double pull_s = benchlib_now() - t0;
+    double pull_cpu = benchlib_cpu_s(ts.pid) - cpu0;
     sampling = 0;
     pthread_join(th, NULL);
     double wire_per = (double)(cc.bytes_recv + cc.bytes_sent - bytes0) / (double)got;
@@ -161,8 +177,11 @@ int main(int argc, char **argv)
 
     printf("bench_pull: %zu records seeded (%.0f/s through pushes)\n", records, records / seed_s);
     printf("  full pull from cursor 0: %zu records in %.2f s = %.0f records/s, %.0f B on the "
-           "wire per record (body ~%zu B)\n",
-           got, pull_s, got / pull_s, wire_per, body_len);
+           "wire per record (body ~%zu B), server CPU %.1f us per record (%s)\n",
+           got, pull_s, got / pull_s, wire_per, body_len, pull_cpu * 1e6 / (double)got, suite_used);
+    printf("  pulled RecordState: body %.0f B, clock blob %.0f B on average\n",
+           n_recs ? (double)sum_body / (double)n_recs : 0.0,
+           n_recs ? (double)sum_clocks / (double)n_recs : 0.0);
     printf("  server RSS: %ld kB before, at 25/50/75/100%% of the pull %ld/%ld/%ld/%ld kB, peak "
            "%ld kB\n",
            rss_before, rss_samples[0], rss_samples[1], rss_samples[2], rss_samples[3], rss_peak);
@@ -178,6 +197,8 @@ int main(int argc, char **argv)
     snprintf(base, sizeof base, "%ld kB before pull", rss_before);
     benchlib_result("pull", "server RSS growth 25%->100% of pull", (double)growth, "kB", base,
                     "flat (< 8 MB)", growth < 8192);
+    benchlib_result("pull", "clock blob per pulled record",
+                    n_recs ? (double)sum_clocks / (double)n_recs : 0.0, "B", NULL, NULL, -1);
     benchlib_result("pull", "peak server RSS during pull", (double)rss_peak, "kB", base, NULL, -1);
     for (int k = 0; k < 2; k++) {
         snprintf(m, sizeof m, "pull after %zu changes", deltas[k]);

@@ -104,8 +104,7 @@ int main(int argc, char **argv)
     if (testserver_stop(&ts) != 0)
         fprintf(stderr, "bench_wire: server did not stop cleanly\n");
 
-    printf("bench_wire: %zu reports per batch size, bytes counted at the client socket\n",
-           reports);
+    printf("bench_wire: %zu reports per batch size, bytes counted at the client socket\n", reports);
     printf("  handshake full %llu B, resumed %llu B (%s), Hello+Welcome %llu B\n",
            (unsigned long long)hs_full, (unsigned long long)hs_res,
            resumed ? "ticket accepted" : "NOT resumed", (unsigned long long)hello);

@@ -1,10 +1,13 @@
 /*
  * arena: bump allocator (see arena.h). Not thread-safe: one arena per connection or thread.
+ * Decoded frames hold secrets (a Hello's credential): every byte handed out is wiped before
+ * its block is reused or freed.
  */
 #include "arena.h"
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct arena_block {
     struct arena_block *next;
@@ -37,6 +40,10 @@ void arena_init(struct arena *a, size_t block_size, size_t limit)
 
 void *arena_alloc(struct arena *a, size_t n)
 {
+    /* Rounding up must not wrap (SIZE_MAX - 3 would become 0, then a 16-byte block), nor
+     * may the block header push the malloc size past SIZE_MAX. */
+    if (n > SIZE_MAX - 15 - sizeof(struct arena_block))
+        return NULL;
     n = (n + 15) & ~(size_t)15;
     if (n == 0)
         n = 16;
@@ -59,6 +66,12 @@ void *arena_alloc(struct arena *a, size_t n)
     return p;
 }
 
+static void block_free(struct arena_block *b)
+{
+    explicit_bzero(b->data, b->used);
+    free(b);
+}
+
 void arena_reset(struct arena *a)
 {
     struct arena_block *b = a->head;
@@ -67,9 +80,10 @@ void arena_reset(struct arena *a)
     /* Keep the oldest block (the regular-sized one); free the rest. */
     while (b->next) {
         struct arena_block *next = b->next;
-        free(b);
+        block_free(b);
         b = next;
     }
+    explicit_bzero(b->data, b->used);
     b->used = 0;
     a->head = b;
     a->used_total = 0;
@@ -80,7 +94,7 @@ void arena_close(struct arena *a)
     struct arena_block *b = a->head;
     while (b) {
         struct arena_block *next = b->next;
-        free(b);
+        block_free(b);
         b = next;
     }
     a->head = NULL;

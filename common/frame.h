@@ -48,7 +48,8 @@ size_t frame_encoded_size(const Fieldsync__Frame *f);
 /* Pack header + frame into out (cap bytes). Returns bytes written, or 0 if cap is too small. */
 size_t frame_encode(const Fieldsync__Frame *f, uint8_t *out, size_t cap);
 /* Unpack one payload with the given allocator (an arena's &pb, or NULL for malloc).
- * 0 and *out set; FIELDSYNC_EPROTO when the payload is not a valid Frame or sets no message. */
+ * 0 and *out set; FIELDSYNC_EPROTO when the payload is not a valid Frame (including a field
+ * numbered 0 at any depth, which protobuf-c alone lets through) or sets no message. */
 int frame_decode(const uint8_t *payload, size_t len, ProtobufCAllocator *alloc,
                  Fieldsync__Frame **out);
 

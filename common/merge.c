@@ -6,6 +6,9 @@
  * point into it) until the next call. Winner per address: greater (hlc, device), then
  * tombstone flag, then value bytes (so even two ops stamped with the same clock resolve the
  * same way everywhere). Pure: no I/O; applying allocates only to grow the record's buffers.
+ * merge_record_create is the shortcut for a new record sent as one canonical body: one
+ * validating pass, the body kept as is, the clock blob written directly (same bytes as the
+ * split + apply path, which it leaves every other body to).
  */
 #include "merge.h"
 
@@ -70,6 +73,15 @@ int merge_record_load(struct merge_record *r, const uint8_t *body, size_t body_l
     if (rc == 0)
         rc = copy_into(&r->clocks, &r->clocks_len, &r->clocks_cap, clocks, clocks_len);
 out:
+    return rc;
+}
+
+int merge_record_load_stored(struct merge_record *r, const uint8_t *body, size_t body_len,
+                             const uint8_t *clocks, size_t clocks_len)
+{
+    int rc = copy_into(&r->body, &r->body_len, &r->body_cap, body, body_len);
+    if (rc == 0)
+        rc = copy_into(&r->clocks, &r->clocks_len, &r->clocks_cap, clocks, clocks_len);
     return rc;
 }
 
@@ -216,13 +228,14 @@ static int saw(const struct merge_entry *b, const struct merge_entry *a)
     return sees(b->hlc, b->dev, base, b->base_dev, a->hlc, a->dev);
 }
 
+/* The head an entry becomes, without its value hash (set only if the head is kept). */
 static void head_from_entry(struct merge_head *h, const struct merge_entry *e)
 {
     h->hlc = e->hlc;
     memcpy(h->dev, e->dev, 16);
     h->base_hlc = (e->flags & MERGE_F_BASE) ? e->base_hlc : 0;
     memcpy(h->base_dev, e->base_dev, 16);
-    h->hash = merge_state_value_hash(!!(e->flags & MERGE_F_TOMB), e->val, e->vlen);
+    h->hash = 0;
 }
 
 /* Keep the address's heads (ops no other received op has seen: docs/merge.md, "Open
@@ -246,7 +259,8 @@ static int update_heads(struct merge_index *ix, struct merge_entry *cur,
     }
     /* Candidates in ascending clock order: the old heads, plus the losing one of cand/cur. */
     struct merge_head extra;
-    head_from_entry(&extra, c > 0 ? cur : cand);
+    const struct merge_entry *loser = c > 0 ? cur : cand;
+    head_from_entry(&extra, loser);
     uint64_t base = (cand->flags & MERGE_F_BASE) ? cand->base_hlc : 0;
     size_t start = ix->nh, n = 0, k = 0;
     int placed = 0;
@@ -261,7 +275,11 @@ static int update_heads(struct merge_index *ix, struct merge_entry *cur,
         }
         if (sees(cand->hlc, cand->dev, base, cand->base_dev, h->hlc, h->dev))
             continue; /* cand was written over it: no longer a head */
-        ix->h[start + n++] = *h;
+        ix->h[start + n] = *h;
+        if (h == &extra) /* hashed only when kept: the usual edit drops it at once */
+            ix->h[start + n].hash =
+                merge_state_value_hash(!!(loser->flags & MERGE_F_TOMB), loser->val, loser->vlen);
+        n++;
     }
     if (n > MERGE_HEADS_MAX) { /* bound the state: drop the oldest */
         start += n - MERGE_HEADS_MAX;
@@ -630,6 +648,116 @@ int merge_split_body(const ProtobufCMessageDescriptor *desc, const uint8_t *body
 out:
     if (occ != stack)
         free(occ);
+    return rc;
+}
+
+/* Validate one top-level occurrence of a new body and find its address (as merge_split_body
+ * then merge_op_check would): 0, or non-zero when the body is not for the fast path. */
+static int create_occurrence(const ProtobufCMessageDescriptor *desc, const struct pbwire_field *f,
+                             struct merge_entry *e, const ProtobufCFieldDescriptor **fdp)
+{
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, f->num);
+    const ProtobufCFieldDescriptor *idfd = fd ? merge_schema_id_field(fd) : NULL;
+    const uint8_t *id = NULL;
+    size_t idlen = 0;
+    *fdp = fd;
+    e->field = f->num;
+    e->idlen = 0;
+    if (idfd) {
+        if (f->wt != PBWIRE_LEN || merge_schema_element_id(idfd, f->val, f->val_len, &id, &idlen))
+            return 1;
+        e->idlen = (uint8_t)idlen;
+        memcpy(e->id, id, idlen);
+    }
+    return fd ? merge_schema_check_occurrence(fd, f->wt, f->val, f->val_len, 0) : 0;
+}
+
+int merge_record_create(const ProtobufCMessageDescriptor *desc, struct merge_record *r,
+                        const uint8_t *body, size_t len, uint64_t hlc, const uint8_t *device)
+{
+    struct merge_index ix = {r->index, 0, r->index_cap, r->heads, 0, r->heads_cap};
+    size_t off = 0, size = 0;
+    uint32_t prev_plain = 0; /* field of the previous entry if plain, to gather its repeats */
+    const ProtobufCFieldDescriptor *prev_fd = NULL;
+    int rc = 1;
+    if (!desc || !device || hlc == 0 || len == 0)
+        goto out;
+    /* One pass: validate every occurrence and check that the body is canonical (addresses
+     * strictly ascending; a plain field's occurrences adjacent), keeping the addresses. */
+    while (off < len) {
+        struct pbwire_field f;
+        const ProtobufCFieldDescriptor *fd;
+        if (pbwire_next(body, len, &off, &f) != 0) {
+            rc = 1;
+            goto out;
+        }
+        if (prev_plain && f.num == prev_plain) {
+            /* Another occurrence of the previous plain field: one value (repeated or unknown
+             * fields only; a singular field occurring twice is refused by the general path). */
+            if ((prev_fd && prev_fd->label != PROTOBUF_C_LABEL_REPEATED) ||
+                (prev_fd && merge_schema_check_occurrence(prev_fd, f.wt, f.val, f.val_len, 0)))
+                goto out;
+            continue;
+        }
+        if ((rc = merge_state_index_reserve(&ix, ix.n + 1)) != 0)
+            goto out;
+        struct merge_entry *e = &ix.e[ix.n];
+        if ((rc = create_occurrence(desc, &f, e, &fd)) != 0) {
+            rc = rc == FIELDSYNC_ENOMEM ? rc : 1;
+            goto out;
+        }
+        rc = 1;
+        if (ix.n > 0) {
+            const struct merge_entry *p = &ix.e[ix.n - 1];
+            if (merge_state_addr_cmp(p->field, p->id, p->idlen, e->field, e->id, e->idlen) >= 0)
+                goto out;
+        }
+        prev_plain = e->idlen ? 0 : e->field;
+        prev_fd = fd;
+        size += 5 + 1 + 1 + e->idlen + 8 + 1;
+        ix.n++;
+    }
+    /* The state merge_apply_many would build from the split ops: the same body bytes, and
+     * one entry per address, all stamped (hlc, device), no base, no heads. */
+    size += 1 + 1 + 16 + 10;
+    if ((rc = copy_into(&r->body, &r->body_len, &r->body_cap, body, len)) != 0)
+        goto out;
+    if (size > r->clocks_cap) {
+        uint8_t *q = realloc(r->clocks, size);
+        if (!q) {
+            rc = FIELDSYNC_ENOMEM;
+            goto out;
+        }
+        r->clocks = q;
+        r->clocks_cap = size;
+    }
+    uint8_t *p = r->clocks, be[8];
+    size_t o = 0;
+    for (int k = 0; k < 8; k++)
+        be[k] = (uint8_t)(hlc >> (56 - 8 * k));
+    p[o++] = MERGE_BLOB_VERSION;
+    p[o++] = 1; /* one device */
+    memcpy(p + o, device, 16);
+    o += 16;
+    o += pbwire_put_varint(p + o, ix.n);
+    for (size_t i = 0; i < ix.n; i++) {
+        const struct merge_entry *e = &ix.e[i];
+        o += pbwire_put_varint(p + o, e->field);
+        p[o++] = e->idlen ? MERGE_F_ELEM : 0;
+        if (e->idlen) {
+            p[o++] = e->idlen;
+            memcpy(p + o, e->id, e->idlen);
+            o += e->idlen;
+        }
+        memcpy(p + o, be, 8);
+        o += 8;
+        p[o++] = 0; /* device index */
+    }
+    r->clocks_len = o;
+    rc = 0;
+out:
+    r->index = ix.e;
+    r->index_cap = ix.cap;
     return rc;
 }
 

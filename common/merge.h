@@ -91,6 +91,11 @@ void merge_record_init(struct merge_record *r);
 /* Take copies of an existing state. 0, FIELDSYNC_ENOMEM, FIELDSYNC_ESCHEMA (bad blob). */
 int merge_record_load(struct merge_record *r, const uint8_t *body, size_t body_len,
                       const uint8_t *clocks, size_t clocks_len);
+/* As merge_record_load, without the pass that checks the clock blob: for a state this replica
+ * wrote itself (merge_apply* parse and check it anyway, and refuse a corrupt one with
+ * FIELDSYNC_ESCHEMA). 0 or FIELDSYNC_ENOMEM. */
+int merge_record_load_stored(struct merge_record *r, const uint8_t *body, size_t body_len,
+                             const uint8_t *clocks, size_t clocks_len);
 void merge_record_close(struct merge_record *r);
 
 /* Validate an op against the descriptor: the value must be a well-formed encoding of that
@@ -126,6 +131,17 @@ int merge_apply_many(const ProtobufCMessageDescriptor *desc, struct merge_record
 typedef int (*merge_op_cb)(void *user, const struct merge_op *op);
 int merge_split_body(const ProtobufCMessageDescriptor *desc, const uint8_t *body, size_t len,
                      uint64_t hlc, const uint8_t *device, merge_op_cb cb, void *user);
+
+/* The state of a new record created by body, all stamped (hlc, device): the same bytes as
+ * merge_split_body's ops (each merge_op_check'ed) applied with merge_apply_many to the empty
+ * state, in one validating pass and without re-encoding when the body is canonical (top-level
+ * fields in number order, keyed elements in id order, a field's occurrences together: what
+ * protobuf encoders write for a sorted message). Replaces r's state. 0; 1 when the fast path
+ * does not apply (a body not canonical, or invalid, or hlc 0 / no device): r is unchanged and
+ * the caller takes the general path, which also reports the precise error; FIELDSYNC_ENOMEM
+ * (r's state is then undefined: reload it). */
+int merge_record_create(const ProtobufCMessageDescriptor *desc, struct merge_record *r,
+                        const uint8_t *body, size_t len, uint64_t hlc, const uint8_t *device);
 
 /* Turn a full remote state (body + clocks, e.g. from a PullPage) into ops, each with its own
  * clock and base from the blob, tombstones included (field 0 when deleted: value {1},

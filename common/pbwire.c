@@ -4,7 +4,9 @@
  */
 #include "pbwire.h"
 
-int pbwire_varint(const uint8_t *p, size_t n, size_t *off, uint64_t *v)
+#include <string.h>
+
+int pbwire_varint_slow(const uint8_t *p, size_t n, size_t *off, uint64_t *v)
 {
     uint64_t r = 0;
     size_t i = *off;
@@ -89,7 +91,15 @@ int pbwire_utf8_ok(const uint8_t *p, size_t n)
     while (i < n) {
         uint8_t c = p[i];
         if (c < 0x80) {
+            /* ASCII runs (most of French text) 8 bytes at a time. */
+            uint64_t w;
             i++;
+            while (n - i >= 8) {
+                memcpy(&w, p + i, 8);
+                if (w & 0x8080808080808080ull)
+                    break;
+                i += 8;
+            }
             continue;
         }
         size_t k;

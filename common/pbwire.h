@@ -25,8 +25,18 @@ struct pbwire_field {
     uint64_t v; /* varint value, or the little-endian fixed value */
 };
 
-/* Read a varint at p[*off..n): 0 and *off advanced, or -1 (truncated or over 10 bytes). */
-int pbwire_varint(const uint8_t *p, size_t n, size_t *off, uint64_t *v);
+/* The general case of pbwire_varint (out of line). */
+int pbwire_varint_slow(const uint8_t *p, size_t n, size_t *off, uint64_t *v);
+/* Read a varint at p[*off..n): 0 and *off advanced, or -1 (truncated or over 10 bytes).
+ * Inline for the one-byte case (tags, lengths, small numbers: most varints). */
+static inline int pbwire_varint(const uint8_t *p, size_t n, size_t *off, uint64_t *v)
+{
+    if (*off < n && p[*off] < 0x80) {
+        *v = p[(*off)++];
+        return 0;
+    }
+    return pbwire_varint_slow(p, n, off, v);
+}
 /* Read the field at p[*off..n): 0, or -1 when malformed (bad tag, field 0, groups, wire
  * types 6/7, truncated). */
 int pbwire_next(const uint8_t *p, size_t n, size_t *off, struct pbwire_field *f);

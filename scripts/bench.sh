@@ -6,7 +6,7 @@
 set -u
 BUILD=${1:-build}
 OUT=$(mktemp "${TMPDIR:-/tmp}/fs-bench-XXXXXX")
-trap 'rm -f "$OUT"' EXIT
+trap 'rm -f "$OUT" "$OUT.one"' EXIT
 status=0
 for b in "$BUILD"/bench/bench_*; do
     [ -x "$b" ] || continue
@@ -20,15 +20,18 @@ for b in "$BUILD"/bench/bench_*; do
         esac
     fi
     echo "== $name $args"
+    # Stream the output (RESULT lines kept for the table), and keep the bench's own status.
     # shellcheck disable=SC2086
-    if ! "$b" $args | tee -a "$OUT" | grep -v '^RESULT|'; then
+    { "$b" $args; echo "EXIT|$?"; } 2>&1 | tee "$OUT.one" | grep -v '^RESULT|' | grep -v '^EXIT|'
+    cat "$OUT.one" >>"$OUT"
+    if ! grep -q '^EXIT|0$' "$OUT.one"; then
         echo "!! $name failed"
-        echo "RESULT|$name|FAILED|0|-|-|-|MISSED" >>"$OUT"
+        echo "RESULT|${name#bench_}|FAILED|0|-|-|-|MISSED" >>"$OUT"
         status=1
     fi
 done
 echo
-echo "== fieldsync benchmarks: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== fieldsync benchmarks: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 grep '^RESULT|' "$OUT" | awk -F'|' '
     BEGIN { printf "%-10s %-40s %14s %-10s %-28s %-20s %s\n", "bench", "metric", "value", "unit",
             "baseline (same run)", "target", "verdict";

@@ -15,10 +15,12 @@
 #include "tls.h"
 #include "uuid.h"
 
+#include <errno.h>
 #include <qrencode.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct admin_opts {
@@ -110,6 +112,11 @@ static int open_db(const struct admin_opts *o, int writable, struct store **st)
 {
     char path[600], err[300];
     snprintf(path, sizeof path, "%.500s/fieldsync.db", o->cfg.data_dir);
+    if (writable && mkdir(o->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "fieldsync-server: cannot create %s: %s\n", o->cfg.data_dir,
+                strerror(errno));
+        return FIELDSYNC_EIO;
+    }
     int rc = store_open(st, path, writable, NULL, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "fieldsync-server: cannot open %s: %s\n", path, err);

@@ -136,3 +136,41 @@ int auth_enroll_admit(const uint8_t *ip, size_t ip_len, uint64_t now_ms, uint32_
     s->count++;
     return 0;
 }
+
+#define BUCKET_SLOTS 16384
+
+struct bucket {
+    uint8_t id[16];
+    double tokens;
+    uint64_t last_ms;
+    int used;
+};
+
+static struct bucket buckets[BUCKET_SLOTS]; /* loop thread only */
+
+int auth_device_rate_take(const uint8_t device_id[16], uint64_t now_ms, uint32_t rate)
+{
+    if (rate == 0)
+        return 0;
+    /* UUIDv7: the last bytes are random, a fine hash. */
+    uint32_t h = (uint32_t)device_id[12] << 24 | (uint32_t)device_id[13] << 16 |
+                 (uint32_t)device_id[14] << 8 | device_id[15];
+    struct bucket *b = &buckets[h % BUCKET_SLOTS];
+    double burst = 4.0 * rate;
+    if (!b->used || memcmp(b->id, device_id, 16) != 0) {
+        memcpy(b->id, device_id, 16);
+        b->used = 1;
+        b->tokens = burst;
+        b->last_ms = now_ms;
+    }
+    if (now_ms > b->last_ms) {
+        b->tokens += (double)(now_ms - b->last_ms) * rate / 1000.0;
+        if (b->tokens > burst)
+            b->tokens = burst;
+        b->last_ms = now_ms;
+    }
+    if (b->tokens < 1.0)
+        return FIELDSYNC_ERATE;
+    b->tokens -= 1.0;
+    return 0;
+}

@@ -38,4 +38,9 @@ const char *auth_role_name(int role);
  * addresses at worst resets a counter). */
 int auth_enroll_admit(const uint8_t *ip, size_t ip_len, uint64_t now_ms, uint32_t per_min);
 
+/* Take one request token from this device's bucket (rate per second, burst 4x rate), shared
+ * by all its connections: 0, or FIELDSYNC_ERATE when empty. Loop thread only (a fixed table;
+ * two devices colliding in it reset each other's bucket, which only makes the limit laxer). */
+int auth_device_rate_take(const uint8_t device_id[16], uint64_t now_ms, uint32_t rate);
+
 #endif

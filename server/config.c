@@ -242,6 +242,16 @@ static const char *flag_value(int argc, char **argv, int *i, char *name, size_t 
     return argv[++*i];
 }
 
+static int is_known(const char *name)
+{
+    if (strcmp(name, "config") == 0)
+        return 1;
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
 static int is_bool(const char *name)
 {
     for (size_t i = 0; i < N_OPTS; i++)
@@ -278,6 +288,10 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
         char probe[64];
         int j = i;
         flag_value(argc, argv, &j, probe, sizeof probe, 1); /* name only */
+        if (!is_known(probe)) {
+            snprintf(err, errlen, "unknown option --%s", probe);
+            return FIELDSYNC_EINVAL;
+        }
         const char *v = flag_value(argc, argv, &i, name, sizeof name, is_bool(probe));
         if (!v) {
             snprintf(err, errlen, "--%s needs a value", name);

@@ -9,16 +9,18 @@
  * idle connection holds only its struct, its TLS context and its handles.
  *
  * Write path: replies are packed, encrypted into the TLS output buffer and handed to uv_write
- * as one request per flush. Queued bytes are counted: past max_output the connection stops
- * reading (a client that does not read its replies cannot make us buffer without bound);
- * past twice that it is cut.
+ * as one request per flush (one per read burst for pipelined requests). Bytes the kernel has
+ * not taken yet are watched: past max_output the connection stops reading (a client that
+ * does not read its replies cannot make us buffer without bound); past twice that it is cut;
+ * a paused connection that stays silent meets the idle timeout.
  *
  * Invariants: closing is idempotent; the struct is freed only after both handles' close
  * callbacks ran and every conn_ref is dropped. Replies to a closing connection are dropped.
- * Depends on tls, frame, arena, dispatch, log; never on the store.
+ * Depends on tls, frame, arena, dispatch, auth (rate buckets), log; never on the store.
  */
 #include "conn_internal.h"
 
+#include "auth.h"
 #include "dispatch.h"
 #include "error.h"
 #include "frame.h"
@@ -51,12 +53,11 @@ struct conn {
     char peer[64];
     uint64_t out_queued; /* bytes handed to uv_write, not yet written */
     uint64_t last_active;
-    double tokens;
-    uint64_t tokens_ms;
     unsigned in_flight;
     unsigned refs;
     int handles_open;
-    unsigned authed : 1, auth_pending : 1, closing : 1, hard_closed : 1, paused : 1, arena_live : 1;
+    unsigned authed : 1, auth_pending : 1, closing : 1, hard_closed : 1, paused : 1, arena_live : 1,
+        in_read : 1;
 };
 
 struct wreq {
@@ -73,6 +74,9 @@ static uint8_t plain_buf[PLAIN_BUF_SIZE];
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_timer(uv_timer_t *t);
+static void process_input(struct conn *c, size_t nread);
+static void error_frame(struct conn *c, uint32_t request_id, int code, int close,
+                        uint64_t server_hlc, const char *msg);
 
 struct server *conn_server(struct conn *c)
 {
@@ -188,7 +192,8 @@ static void on_write(uv_write_t *req, int status)
             hard_close(c);
         return;
     }
-    if (c->paused && c->out_queued <= c->s->cfg->max_output / 2) {
+    if (c->paused &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= c->s->cfg->max_output / 2) {
         c->paused = 0;
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
             hard_close(c);
@@ -223,16 +228,16 @@ static void flush(struct conn *c)
         return;
     }
     c->out_queued += n;
+    /* What the kernel would not take yet: grows only when the peer does not read. */
+    size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     uint64_t max = c->s->cfg->max_output;
-    if (c->out_queued > 2 * max) {
-        log_warn("event=conn_cut peer=%s reason=output_over_limit queued=%llu", c->peer,
-                 (unsigned long long)c->out_queued);
+    if (q > 2 * max) {
+        log_warn("event=conn_cut peer=%s reason=output_over_limit queued=%zu", c->peer, q);
         hard_close(c);
-    } else if (c->out_queued > max && !c->paused && !c->closing) {
+    } else if (q > max && !c->paused && !c->closing) {
         c->paused = 1;
         uv_read_stop((uv_stream_t *)&c->tcp);
-        log_info("event=conn_paused peer=%s queued=%llu", c->peer,
-                 (unsigned long long)c->out_queued);
+        log_info("event=conn_paused peer=%s queued=%zu", c->peer, q);
     }
 }
 
@@ -290,7 +295,9 @@ static void send_frame(struct conn *c, uint32_t request_id, const Fieldsync__Fra
         return;
     }
     c->last_active = uv_now(c->s->loop);
-    flush(c);
+    /* Replies to a burst of pipelined requests leave in one write, at the end of on_read. */
+    if (!c->in_read)
+        flush(c);
 }
 
 static void end_request(struct conn *c)
@@ -302,6 +309,17 @@ static void end_request(struct conn *c)
 void conn_reply(struct conn *c, uint32_t request_id, const Fieldsync__Frame *f)
 {
     end_request(c);
+    /* Never send what the client must refuse: a reply over the limit in force is a server
+     * bug, reported as such (and logged) rather than breaking the client's framing. */
+    size_t n = fieldsync__frame__get_packed_size(f);
+    uint32_t limit = c->authed ? c->s->cfg->max_frame : c->s->cfg->max_frame_preauth;
+    if (n > limit) {
+        log_error("event=reply_too_big peer=%s request_id=%u bytes=%zu limit=%u", c->peer,
+                  request_id, n, limit);
+        error_frame(c, request_id, FIELDSYNC_EINTERNAL, 0, server_hlc_now(c->s),
+                    "reply over the frame limit (server bug)");
+        return;
+    }
     send_frame(c, request_id, f);
 }
 
@@ -357,20 +375,12 @@ void conn_reply_error_hlc(struct conn *c, uint32_t request_id, int code, uint64_
 int conn_request_begin(struct conn *c)
 {
     const struct config *cfg = c->s->cfg;
-    if (c->authed && cfg->rate_per_device > 0) {
-        /* Token bucket: rate per second, burst 4x. */
-        uint64_t now = uv_now(c->s->loop);
-        double burst = 4.0 * cfg->rate_per_device;
-        c->tokens += (double)(now - c->tokens_ms) * cfg->rate_per_device / 1000.0;
-        if (c->tokens > burst)
-            c->tokens = burst;
-        c->tokens_ms = now;
-        if (c->tokens < 1.0)
-            return FIELDSYNC_ERATE;
-        c->tokens -= 1.0;
-    }
     if (c->in_flight >= cfg->max_in_flight)
         return FIELDSYNC_EBUSY;
+    /* One bucket per device, shared by all its connections. */
+    if (c->authed &&
+        auth_device_rate_take(c->sess.device_id, uv_now(c->s->loop), cfg->rate_per_device) < 0)
+        return FIELDSYNC_ERATE;
     c->in_flight++;
     return 0;
 }
@@ -380,8 +390,6 @@ void conn_set_session(struct conn *c, const struct session *s)
     const struct config *cfg = c->s->cfg;
     c->sess = *s;
     c->authed = 1;
-    c->tokens = 4.0 * cfg->rate_per_device;
-    c->tokens_ms = uv_now(c->s->loop);
     frame_reader_set_limit(&c->fr, cfg->max_frame);
     arena_close(&c->arena);
     arena_init(&c->arena, ARENA_BLOCK, 4 * (size_t)cfg->max_frame + 65536);
@@ -469,7 +477,27 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->closing)
         return;
-    tls_conn_input(c->tls, read_buf, (size_t)nread);
+    c->in_read = 1;
+    process_input(c, (size_t)nread);
+    c->in_read = 0;
+    flush(c);
+    if (c->closing)
+        return;
+    /* Idle again: give back what a burst used. */
+    frame_reader_shrink(&c->fr);
+    if (c->arena_live) {
+        size_t limit = c->arena.limit;
+        arena_close(&c->arena);
+        arena_init(&c->arena, ARENA_BLOCK, limit);
+        c->arena_live = 0;
+    }
+    tls_zeroize(plain_buf, sizeof plain_buf);
+}
+
+/* TLS, then frames, then dispatch, for one read's worth of ciphertext. */
+static void process_input(struct conn *c, size_t nread)
+{
+    tls_conn_input(c->tls, read_buf, nread);
     if (!tls_conn_handshake_done(c->tls)) {
         int r = tls_conn_handshake(c->tls);
         if (r < 0) {
@@ -509,16 +537,6 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (c->closing)
             return;
     }
-    flush(c);
-    /* Idle again: give back what a burst used. */
-    frame_reader_shrink(&c->fr);
-    if (c->arena_live) {
-        size_t limit = c->arena.limit;
-        arena_close(&c->arena);
-        arena_init(&c->arena, ARENA_BLOCK, limit);
-        c->arena_live = 0;
-    }
-    tls_zeroize(plain_buf, sizeof plain_buf);
 }
 
 int conn_accept(struct server *s, struct conn_list *list, uv_stream_t *server_stream)

@@ -66,8 +66,8 @@ static void push_done(struct writer_job *wj)
     if (job->wj.rc < 0) {
         int rc = job->wj.rc;
         conn_reply_error(job->c, job->request_id, rc,
-                         rc == FIELDSYNC_EREVOKED || rc == FIELDSYNC_EAUTH,
-                         "push not applied: %s", error_str(rc));
+                         rc == FIELDSYNC_EREVOKED || rc == FIELDSYNC_EAUTH, "push not applied: %s",
+                         error_str(rc));
         goto out;
     }
     if (job->max_hlc)

@@ -24,8 +24,7 @@ int main(int argc, char **argv)
     if (rc == 1)
         return 0;
     if (rc < 0) {
-        fprintf(stderr, "fieldsync-server: %s\n", err);
-        config_usage(stderr);
+        fprintf(stderr, "fieldsync-server: %s (--help lists the settings)\n", err);
         return 2;
     }
     return server_run(&cfg) == 0 ? 0 : 1;

@@ -7,6 +7,10 @@
  * memory, then a few row writes: the record row (body + clock blob packed), one history row
  * holding every op that won (old and new value), a conflict row per conflict, the delivery
  * state. A failure after the first write fails the whole batch (the caller rolls back).
+ * The usual change, a new record as one canonical body, takes a shorter path (create_fast):
+ * one validating pass over the body, stored as is with its clock blob built directly
+ * (merge_record_create), inserted without a lookup first; everything else, and any change
+ * that path declines, goes through the general path.
  *
  * Delivery state: per device a contiguous high-water mark `hw` (every seq <= hw applied) and
  * the seqs above it applied out of order (delivery_above). A device sending in order costs
@@ -27,6 +31,7 @@
 #include "error.h"
 #include "hlc.h"
 #include "merge.h"
+#include "pbwire.h"
 #include "store_internal.h"
 #include "uuid.h"
 
@@ -327,7 +332,8 @@ static int rec_load(struct apply *a, const uint8_t id[16], struct rec *rec, uint
     size_t body_len = (size_t)sqlite3_column_bytes(s, 3);
     const uint8_t *clocks = sqlite3_column_blob(s, 4);
     size_t clocks_len = (size_t)sqlite3_column_bytes(s, 4);
-    rc = merge_record_load(&rec->m, body, body_len, clocks, clocks_len);
+    /* Our own stored state: merge_apply_many checks it while parsing, no second pass here. */
+    rc = merge_record_load_stored(&rec->m, body, body_len, clocks, clocks_len);
 out:
     sqlite3_reset(s);
     return rc;
@@ -363,15 +369,34 @@ static int index_same(const struct rec *rec, const struct collection_index *ix)
            memcmp(rec->commune, ix->commune, ix->commune_len) == 0;
 }
 
-/* Write the record row: insert (1 when the id already exists: nothing written) or update. */
-static int rec_write(struct apply *a, const Fieldsync__Change *ch, struct rec *rec, uint64_t seq)
+/* 1 if one of the change's ops (a->ops) addresses a field extracted into an index column. */
+static int ops_touch_index(const struct apply *a)
+{
+    for (size_t i = 0; i < a->n_ops; i++) {
+        uint32_t f = a->ops[i].field;
+        if (f == a->coll->commune_field || f == a->coll->date_field || f == a->coll->region_field)
+            return 1;
+    }
+    return 0;
+}
+
+/* Write the record row: insert (1 when the id already exists: nothing written) or update.
+ * ixp: the index columns of rec's body if already extracted, else NULL. */
+static int rec_write(struct apply *a, const Fieldsync__Change *ch, struct rec *rec, uint64_t seq,
+                     const struct collection_index *ixp)
 {
     struct store *st = a->st;
     sqlite3_stmt *s;
     int deleted = merge_is_deleted(&rec->m);
     int64_t now = (int64_t)a->ctx->now_ms;
     struct collection_index ix;
-    index_of(a->coll, &rec->m, &ix);
+    /* An edit whose ops leave the indexed fields alone keeps the stored index columns: no
+     * need to scan the merged body for them. */
+    int keep_index = rec->exists && !ops_touch_index(a);
+    if (ixp)
+        ix = *ixp;
+    else if (!keep_index)
+        index_of(a->coll, &rec->m, &ix);
     if (!rec->exists) {
         s = store_stmt(st, STMT_REC_INSERT,
                        "INSERT INTO records(id, collection, region, body, clocks, deleted, "
@@ -392,7 +417,7 @@ static int rec_write(struct apply *a, const Fieldsync__Change *ch, struct rec *r
         bind_index(s, 8, &ix);
         sqlite3_bind_int64(s, 10, now);
         sqlite3_bind_int64(s, 11, (int64_t)seq);
-    } else if (index_same(rec, &ix)) {
+    } else if (keep_index || index_same(rec, &ix)) {
         /* The usual edit: only the feed and updated indexes move. */
         s = store_stmt(st, STMT_REC_UPDATE_BODY,
                        "UPDATE records SET body=?2, clocks=?3, deleted=?4, updated_ms=?5, "
@@ -552,13 +577,11 @@ static int region_code_ok(const char *r)
     return 1;
 }
 
-/* Collect the change's ops into a->ops (body split, field ops, record delete) and run every
- * check that does not need the stored record. 0 ok, 1 rejected (res filled), <0 failure. */
-static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_change_result *res)
+/* The checks on the change itself (not its ops): 0 ok, 1 rejected (res filled). Sets a->coll. */
+static int precheck(struct apply *a, const Fieldsync__Change *ch, struct store_change_result *res)
 {
     const struct store_apply_ctx *ctx = a->ctx;
     const struct session *sess = ctx->sess;
-    a->n_ops = 0;
     if (ch->record_id.len != 16 || uuid_is_nil(ch->record_id.data))
         return reject(res, FIELDSYNC_EBADID, "record_id must be 16 bytes and not nil");
     a->coll = collections_find(ch->collection);
@@ -576,6 +599,20 @@ static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_ch
     if (ch->n_ops > ctx->max_ops)
         return reject(res, FIELDSYNC_EBATCH, "%zu operations in one change (limit %" PRIu32 ")",
                       ch->n_ops, ctx->max_ops);
+    return 0;
+}
+
+/* Collect the change's ops into a->ops (body split, field ops, record delete) and run every
+ * check that does not need the stored record. 0 ok, 1 rejected (res filled), <0 failure. */
+static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_change_result *res)
+{
+    const struct store_apply_ctx *ctx = a->ctx;
+    const struct session *sess = ctx->sess;
+    a->n_ops = 0;
+    int prc = precheck(a, ch, res);
+    if (prc != 0)
+        return prc;
+    size_t rlen = strlen(ch->region);
 
     if (ch->body.len) {
         int rc = merge_split_body(a->coll->desc, ch->body.data, ch->body.len, ch->hlc,
@@ -584,6 +621,13 @@ static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_ch
             return rc;
         if (rc < 0)
             return reject(res, rc, "body is not a valid %s", a->coll->name);
+        /* max_ops bounds every operation of a change, the body's too: a 1 MiB body of 300 000
+         * one-byte fields would otherwise make a record whose clock blob no pull page can
+         * carry (test_bad_input_body_many_fields). */
+        if (a->n_ops + ch->n_ops > ctx->max_ops)
+            return reject(res, FIELDSYNC_EBATCH,
+                          "%zu operations in one change, body included (limit %" PRIu32 ")",
+                          a->n_ops + ch->n_ops, ctx->max_ops);
     }
     for (size_t i = 0; i < ch->n_ops; i++) {
         const Fieldsync__FieldOp *f = ch->ops[i];
@@ -696,6 +740,60 @@ static int applied(struct apply *a, const Fieldsync__Change *ch, struct store_ch
     return 0;
 }
 
+/* More top-level occurrences in body than max (an over-count of its operations: a plain
+ * repeated field is one operation), or malformed: either way the general path decides. */
+static int body_over(const uint8_t *body, size_t len, uint32_t max)
+{
+    size_t off = 0, k = 0;
+    struct pbwire_field f;
+    while (off < len) {
+        if (pbwire_next(body, len, &off, &f) != 0 || ++k > max)
+            return 1;
+    }
+    return 0;
+}
+
+/* The usual new record: a change carrying only a canonical body, for an id not yet stored.
+ * Validates the body in one pass and stores it as is with a clock blob built directly
+ * (merge_record_create), then inserts. 0 applied (or rejected: res says), 1 when the general
+ * path must take the change (body not canonical or invalid, any check to report, id already
+ * stored), <0 failure. */
+static int create_fast(struct apply *a, const Fieldsync__Change *ch, struct rec *rec,
+                       struct store_change_result *res)
+{
+    if (!ch->body.len || ch->n_ops || ch->delete_record || ch->n_resolves)
+        return 1;
+    if (body_over(ch->body.data, ch->body.len, a->ctx->max_ops))
+        return 1; /* collect() counts the operations exactly and applies max_ops */
+    int rc = precheck(a, ch, res);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (ch->hlc == 0 || hlc_ms(ch->hlc) > a->ctx->now_ms + a->ctx->max_clock_ahead_ms)
+        return 1;
+    if ((rc = merge_record_create(a->coll->desc, &rec->m, ch->body.data, ch->body.len, ch->hlc,
+                                  a->device)) != 0)
+        return rc;
+    /* The region field, if the body has one, must say the change's region. */
+    struct collection_index ix;
+    if (collections_index(a->coll, rec->m.body, rec->m.body_len, &ix) < 0)
+        return 1;
+    size_t rlen = strlen(ch->region);
+    if (ix.region && (ix.region_len != rlen || memcmp(ix.region, ch->region, rlen) != 0))
+        return 1;
+    if (ix.commune_len > COLLECTIONS_TEXT_MAX)
+        ix.commune_len = COLLECTIONS_TEXT_MAX;
+    rec->exists = 0;
+    uint64_t seq = a->next_seq + 1;
+    if ((rc = rec_write(a, ch, rec, seq, &ix)) != 0)
+        return rc; /* 1: the id exists */
+    if ((rc = history_write(a, ch, rec, seq, 1)) < 0)
+        return rc;
+    a->next_seq = seq;
+    if (ch->hlc > a->max_hlc)
+        a->max_hlc = ch->hlc;
+    return applied(a, ch, res, 0);
+}
+
 static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec *rec,
                         struct store_change_result *res)
 {
@@ -709,6 +807,8 @@ static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec
         res->status = FIELDSYNC__CHANGE_STATUS__CHANGE_DUPLICATE;
         return 0;
     }
+    if ((rc = create_fast(a, ch, rec, res)) != 1)
+        return rc;
     if ((rc = collect(a, ch, res)) != 0)
         return rc;
     int changed = 0;
@@ -723,7 +823,7 @@ static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec
             (rc = merge_ops(a, rec, 1, &changed, &n_conflicts)) < 0)
             return rc;
         uint64_t seq = a->next_seq + 1;
-        if ((rc = rec_write(a, ch, rec, seq)) < 0)
+        if ((rc = rec_write(a, ch, rec, seq, NULL)) < 0)
             return rc;
         if (rc == 0) {
             if ((rc = history_write(a, ch, rec, seq, 1)) < 0)
@@ -763,7 +863,7 @@ static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec
         changed |= rc > 0;
     }
     if (changed) {
-        if ((rc = rec_write(a, ch, rec, seq)) < 0)
+        if ((rc = rec_write(a, ch, rec, seq, NULL)) < 0)
             return rc;
         if (rc > 0)
             return FIELDSYNC_EINTERNAL; /* looked up as absent, yet present */

@@ -40,7 +40,15 @@ static const char *const migrations[] = {
     /* Records: one row per record, the merged body and its clock blob packed in the row (one
      * report costs a few row writes, not one per field). server_seq is the feed position of
      * the record's latest change (= the history row that made it); pull walks its index.
-     * commune, cdate (yyyymmdd) and updated_ms are extracted for coordinators' queries. */
+     * commune, cdate (yyyymmdd) and updated_ms are extracted for coordinators' queries.
+     * Indexes, kept few because every one is written by every new report:
+     *  - records_feed (server_seq): the pull feed, and also "recently updated": one writer
+     *    assigns server_seq in commit order with updated_ms = its time, so feed order is
+     *    update order (ORDER BY server_seq DESC; "updated since T" walks the feed backwards
+     *    until updated_ms < T). No separate updated_ms index.
+     *  - records_region (region, cdate, commune): coordinators always query within their
+     *    regions: by date range (an index range), by commune (filtered inside the index, no
+     *    row lookups). No separate date or commune index. */
     "CREATE TABLE records ("
     "  rid INTEGER PRIMARY KEY,"
     "  id BLOB NOT NULL UNIQUE,"
@@ -57,32 +65,33 @@ static const char *const migrations[] = {
     "  server_seq INTEGER NOT NULL"
     ");"
     "CREATE UNIQUE INDEX records_feed ON records(server_seq);"
-    "CREATE INDEX records_region ON records(region, commune);"
-    "CREATE INDEX records_cdate ON records(cdate);"
-    "CREATE INDEX records_updated ON records(updated_ms);"
+    "CREATE INDEX records_region ON records(region, cdate, commune);"
     /* Devices other than the creator that edited a record (own_only pull scope). */
     "CREATE TABLE record_editors ("
     "  device BLOB NOT NULL,"
     "  rid INTEGER NOT NULL,"
     "  PRIMARY KEY (device, rid)"
     ") WITHOUT ROWID;"
-    /* Append-only history: one row per applied change, clustered by record; seq is the
-     * server sequence (feed position; the latest is records.server_seq). ops is the compact
+    /* Append-only history: one row per applied change, clustered by seq, the server sequence
+     * (feed position; the latest is records.server_seq), so every insert appends to the last
+     * page; history_rid finds a record's rows in order (a small entry per row). Clustered by
+     * record instead, each edit inserted a ~400-byte row at a random place: 4x the CPU per
+     * edit (docs/performance.md, "Store ingest"). ops is the compact
      * encoding of every op that won (store_records.c: field, element id, old value and clock, new
      * value and clock). For the change that created the record (created = 1) ops is empty: its
      * values are not stored twice but derived on reading from the later rows' old values and the
      * current state. */
     "CREATE TABLE history ("
+    "  seq INTEGER PRIMARY KEY,"
     "  rid INTEGER NOT NULL,"
-    "  seq INTEGER NOT NULL,"
     "  device BLOB NOT NULL,"
     "  device_seq INTEGER NOT NULL,"
     "  hlc INTEGER NOT NULL,"
     "  server_ms INTEGER NOT NULL,"
     "  created INTEGER NOT NULL DEFAULT 0,"
-    "  ops BLOB NOT NULL,"
-    "  PRIMARY KEY (rid, seq)"
-    ") WITHOUT ROWID;"
+    "  ops BLOB NOT NULL"
+    ");"
+    "CREATE INDEX history_rid ON history(rid, seq);"
     /* Conflicts: kept until a coordinator resolves them (state 1 open, 2 resolved). */
     "CREATE TABLE conflicts ("
     "  id INTEGER PRIMARY KEY,"

@@ -10,7 +10,8 @@ function(fs_client_integration_tests)
   if(TARGET fs_testsupport AND TARGET fieldsync-server)
     fs_test(NAME test_sync_basic
             SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sync_basic.c
-            LIBS fieldsync fs_proto fs_testsupport TIMEOUT 120 LABELS integration)
+            LIBS fieldsync fs_proto fs_testsupport Threads::Threads TIMEOUT 120
+            LABELS integration)
     add_dependencies(test_sync_basic fieldsync-server)
   endif()
 endfunction()

@@ -2,7 +2,9 @@
 # child process, a blocking TLS client) is a library other areas link too.
 add_library(fs_testsupport STATIC ${CMAKE_CURRENT_SOURCE_DIR}/support/testserver.c
                                   ${CMAKE_CURRENT_SOURCE_DIR}/support/testclient.c)
-target_include_directories(fs_testsupport PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+# Both "support/testclient.h" and "testclient.h" resolve.
+target_include_directories(fs_testsupport PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}
+                                                 ${CMAKE_CURRENT_SOURCE_DIR}/support)
 target_link_libraries(fs_testsupport PUBLIC fs_common fs_mbedtls)
 fs_strict(fs_testsupport)
 

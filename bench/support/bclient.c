@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,6 +41,26 @@ int bclient_tls_setup(struct bclient_tls *t, const char *ca_path)
                                  MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_session_tickets(&t->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
     return 0;
+}
+
+void bclient_tls_suites(struct bclient_tls *t, const int *suites)
+{
+    if (suites)
+        mbedtls_ssl_conf_ciphersuites(&t->conf, suites);
+}
+
+const int *bclient_suites_named(const char *name)
+{
+    static const int chacha[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0};
+    static const int aes128[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0};
+    if (!name || !strcmp(name, "default"))
+        return NULL;
+    if (!strcmp(name, "chacha"))
+        return chacha;
+    if (!strcmp(name, "aes128"))
+        return aes128;
+    fprintf(stderr, "bench: unknown suite %s (chacha|aes128|default)\n", name);
+    exit(1);
 }
 
 void bclient_tls_close(struct bclient_tls *t)
@@ -89,6 +110,12 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 int bclient_connect(struct bclient *c, struct bclient_tls *t, int port,
                     const mbedtls_ssl_session *session)
 {
+    return bclient_connect_addr(c, t, "127.0.0.1", port, session);
+}
+
+int bclient_connect_addr(struct bclient *c, struct bclient_tls *t, const char *ipv4, int port,
+                         const mbedtls_ssl_session *session)
+{
     int rc = FIELDSYNC_ECONNECT;
     memset(c, 0, sizeof *c);
     c->next_id = 1;
@@ -97,7 +124,8 @@ int bclient_connect(struct bclient *c, struct bclient_tls *t, int port,
     if (c->fd < 0)
         goto out;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, ipv4, &a.sin_addr) != 1)
+        goto out;
     struct timeval tv = {30, 0};
     int one = 1;
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

@@ -40,14 +40,23 @@ struct bclient {
     size_t buf_cap;
 };
 
-/* Client config trusting ca_path; suites as the server's defaults. 0 or -1. */
+/* Client config trusting ca_path, offering mbedtls's default suites (the server then picks
+ * its first choice). 0 or -1. */
 int bclient_tls_setup(struct bclient_tls *t, const char *ca_path);
+/* Offer only these suites (0-terminated, static storage) from now on. */
+void bclient_tls_suites(struct bclient_tls *t, const int *suites);
+/* The suites for a name: "chacha" (ECDHE-ECDSA-CHACHA20-POLY1305), "aes128" (ECDHE-ECDSA-AES-
+ * 128-GCM) or NULL for the default list. Dies on an unknown name. */
+const int *bclient_suites_named(const char *name);
 void bclient_tls_close(struct bclient_tls *t);
 
 /* TCP connect to 127.0.0.1:port and TLS handshake, resuming *session when given (the
  * ticket from an earlier connection). 0 or a FIELDSYNC_E code. */
 int bclient_connect(struct bclient *c, struct bclient_tls *t, int port,
                     const mbedtls_ssl_session *session);
+/* The same to an IPv4 address other than 127.0.0.1. */
+int bclient_connect_addr(struct bclient *c, struct bclient_tls *t, const char *ipv4, int port,
+                         const mbedtls_ssl_session *session);
 /* 1 if the last handshake resumed a session. */
 int bclient_resumed(const struct bclient *c);
 /* Keep this connection's session (with its ticket) to resume later. 0 or -1. */

@@ -26,6 +26,11 @@ void benchlib_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), nor
 long benchlib_status_kb(pid_t pid, const char *key);
 /* utime + stime of a process, in seconds, or -1. */
 double benchlib_cpu_s(pid_t pid);
+/* CPU seconds of each thread of a process: up to cap (tid, seconds) pairs; returns the count.
+ * The main thread (tid == pid) is the server's event loop. */
+int benchlib_threads_cpu(pid_t pid, int *tids, double *cpu_s, int cap);
+/* Bytes the process caused to be written to storage (write_bytes of /proc/<pid>/io), or -1. */
+long long benchlib_io_written(pid_t pid);
 /* Raise RLIMIT_NOFILE (soft, and hard when allowed) to n; returns the soft limit in force. */
 long benchlib_raise_nofile(long n);
 

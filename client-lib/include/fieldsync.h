@@ -114,7 +114,7 @@ FIELDSYNC_API int fieldsync_new_id(fieldsync_client *c, uint8_t out[FIELDSYNC_ID
 /* Memory hooks. realloc_fn(user, NULL, n) must behave as malloc; free_fn(user, NULL) must be a
  * no-op. Each returns NULL on failure; the library then returns FIELDSYNC_ENOMEM cleanly. They
  * are called from whatever thread calls into the handle. The library's own allocations and
- * protobuf-c's go through them (SQLite keeps its own, process-wide, allocator). */
+ * protobuf-c's go through them (SQLite and mbedtls keep their own, process-wide, allocators). */
 typedef struct fieldsync_allocator {
     void *(*malloc_fn)(void *user, size_t size);
     void *(*realloc_fn)(void *user, void *ptr, size_t size);
@@ -329,7 +329,7 @@ typedef struct fieldsync_filter {
 
 FIELDSYNC_API void fieldsync_filter_init(fieldsync_filter *f);
 
-/* Called once per matching record, ordered by record id (= creation time for UUIDv7).
+/* Called once per matching record, ordered by record id (creation time, to the millisecond).
  * rec and what it points to are valid during the call only. Non-zero return stops the list. */
 typedef int (*fieldsync_record_cb)(const fieldsync_record *rec, void *user);
 
@@ -494,7 +494,7 @@ typedef struct fieldsync_status {
     int own_only;
     const char *server_host; /* "" before enrolment */
     uint16_t server_port;
-    uint64_t pending_changes;  /* outbox entries (field edits) not yet acknowledged */
+    uint64_t pending_changes;  /* field edits not yet acknowledged (a new record sent whole: 1) */
     uint64_t pending_records;  /* records with such entries */
     uint64_t rejected_changes; /* changes set aside after a rejection */
     uint64_t open_conflicts;

@@ -84,6 +84,7 @@ int fieldsync__enter(fieldsync_client *c)
     if (c->failed || !c->st)
         return FIELDSYNC_ESTATE; /* keep the open failure's message */
     c->errmsg[0] = 0;
+    lstore_idle(c);
     return 0;
 }
 
@@ -157,8 +158,10 @@ static void *arena_pb_alloc(void *user, size_t n)
     if (!b || b->size - b->used < need) {
         size_t size = need > ARENA_BLOCK ? need : ARENA_BLOCK;
         b = fieldsync__alloc(a->c, sizeof *b + size);
-        if (!b)
+        if (!b) {
+            a->failed = 1;
             return NULL;
+        }
         b->size = size;
         b->used = 0;
         /* A big one-off block goes behind the current one so the current keeps filling. */
@@ -188,6 +191,7 @@ void fieldsync__arena_init(struct fs_arena *a, fieldsync_client *c)
     a->pb.allocator_data = a;
     a->c = c;
     a->head = NULL;
+    a->failed = 0;
 }
 
 void fieldsync__arena_reset(struct fs_arena *a)
@@ -207,6 +211,7 @@ void fieldsync__arena_reset(struct fs_arena *a)
         keep->next = NULL;
     }
     a->head = keep;
+    a->failed = 0;
 }
 
 void fieldsync__arena_close(struct fs_arena *a)

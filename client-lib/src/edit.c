@@ -488,14 +488,19 @@ int fieldsync_clear_field(fieldsync_client *c, const uint8_t id[FIELDSYNC_ID_LEN
 static int field_desc(fieldsync_client *c, const uint8_t id[16], uint32_t field,
                       const ProtobufCFieldDescriptor **fd)
 {
-    fieldsync_record *r = NULL;
+    struct lstore_rec meta;
     const struct collection *col;
-    int rc = lstore_get_public(c, id, &r);
+    const uint8_t *body, *clocks;
+    size_t bl, cl;
+    int rc = lstore_record_get(c, id, &meta, &body, &bl, &clocks, &cl);
     if (rc < 0)
         return rc;
-    rc = find_collection(c, r->collection, &col);
-    fieldsync_free(c, r);
-    if (rc < 0)
+    if (rc == 0) {
+        char text[FIELDSYNC_ID_STR_LEN + 1];
+        uuid_format(id, text);
+        return fieldsync__fail(c, FIELDSYNC_ENOTFOUND, "no record %s", text);
+    }
+    if ((rc = find_collection(c, meta.collection, &col)) < 0)
         return rc;
     *fd = protobuf_c_message_descriptor_get_field(col->desc, (unsigned)field);
     if (!*fd)

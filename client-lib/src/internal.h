@@ -68,6 +68,7 @@ struct fs_arena {
     ProtobufCAllocator pb;
     fieldsync_client *c;
     struct fs_arena_block *head;
+    int failed; /* an allocation failed since the last reset (tells ENOMEM from bad input) */
 };
 void fieldsync__arena_init(struct fs_arena *a, fieldsync_client *c);
 void fieldsync__arena_reset(struct fs_arena *a); /* keeps the first block */
@@ -139,6 +140,8 @@ int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy
                 struct lstore **out);
 void lstore_close(struct lstore *st);
 int lstore_begin(fieldsync_client *c);
+/* Reset every cached statement (ends read snapshots; invalidates views). */
+void lstore_idle(fieldsync_client *c);
 /* 1: commits fsync (synchronous = FULL); 0: back to NORMAL. Outside transactions only. */
 int lstore_durable(fieldsync_client *c, int on);
 int lstore_commit(fieldsync_client *c);
@@ -149,6 +152,8 @@ int lstore_device_enrolled(fieldsync_client *c, const struct lstore_device *d, c
                            size_t ca_len);
 int lstore_set_server(fieldsync_client *c, const char *host, uint16_t port, const uint8_t *ca,
                       size_t ca_len);
+/* Role and regions as the server last said (Welcome). */
+int lstore_set_scope(fieldsync_client *c, int role, const char *regions, int own_only);
 /* The stored CA PEM, NUL-terminated, allocated on the handle (free with fieldsync__free). */
 int lstore_ca_get(fieldsync_client *c, uint8_t **pem, size_t *len);
 /* Store the clock offset and the HLC (never lowering it, unless force). */
@@ -250,7 +255,11 @@ int fieldsync__restamp_record(fieldsync_client *c, const uint8_t id[16], uint64_
                               uint64_t hlc);
 
 /* lstore extras */
-int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbered);
+/* Number pending entries into changes (inside the caller's transaction). on_body (optional)
+ * is called for each new record sent whole, with the change's clock. */
+typedef int (*lstore_body_cb)(fieldsync_client *c, const uint8_t id[16], uint64_t hlc, void *user);
+int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbered,
+                          lstore_body_cb on_body, void *user);
 int lstore_count_records(fieldsync_client *c, uint64_t *n);
 /* Ids of every record (for whole-store rewrites), into a buffer of 16-byte ids. */
 int lstore_record_ids(fieldsync_client *c, struct fs_buf *ids);

@@ -42,9 +42,10 @@ static const char *const stmt_sql[S_COUNT] = {
         "ON CONFLICT(record_id, field, element_id) WHERE seq = 0 DO UPDATE SET "
         "value = excluded.value, tombstone = excluded.tombstone, hlc = excluded.hlc, "
         "resolves = max(resolves, excluded.resolves)",
-    [S_OUTBOX_BY_SEQ] = "SELECT rowid, record_id, field, element_id, value, tombstone, hlc, "
-                        "base_hlc, base_device, seq, resolves FROM outbox WHERE seq = ?1 "
-                        "ORDER BY field, element_id",
+    [S_OUTBOX_BY_SEQ] =
+        "SELECT rowid, record_id, field, element_id, value, tombstone, hlc, "
+        "base_hlc, base_device, seq, resolves FROM outbox WHERE seq = ?1 AND seq > 0 "
+        "ORDER BY field, element_id",
     [S_CHANGE_ADD] = "INSERT INTO changes(seq, record_id, collection, region, hlc, body, "
                      "delete_record, restamped, nops) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     [S_CHANGES_UNACKED] = "SELECT seq FROM changes WHERE state = 0 ORDER BY seq",
@@ -80,13 +81,17 @@ static const char schema_v1[] =
     " field INT NOT NULL, element_id BLOB NOT NULL, value BLOB NOT NULL,"
     " tombstone INT NOT NULL, hlc INT NOT NULL, base_hlc INT NOT NULL, base_device BLOB,"
     " seq INT NOT NULL DEFAULT 0, resolves INT NOT NULL DEFAULT 0);"
+    /* Lookups by number write "seq = ?1 AND seq > 0" to use outbox_seq; pending ones (seq = 0)
+     * then use outbox_pending, in record order. */
     "CREATE UNIQUE INDEX outbox_pending ON outbox(record_id, field, element_id) WHERE seq = 0;"
-    "CREATE INDEX outbox_seq ON outbox(seq);"
+    "CREATE INDEX outbox_seq ON outbox(seq) WHERE seq > 0;"
+    "CREATE INDEX outbox_record ON outbox(record_id, seq);"
     "CREATE TABLE changes(seq INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
     " collection INT NOT NULL, region TEXT NOT NULL, hlc INT NOT NULL, body BLOB,"
     " delete_record INT NOT NULL DEFAULT 0, restamped INT NOT NULL DEFAULT 0,"
     " nops INT NOT NULL DEFAULT 0, state INT NOT NULL DEFAULT 0,"
     " err_code INT NOT NULL DEFAULT 0, err_msg TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX changes_record ON changes(record_id, state);"
     "CREATE TABLE conflicts(id INTEGER PRIMARY KEY, record_id BLOB NOT NULL,"
     " field INT NOT NULL, element_id BLOB NOT NULL, winner_value BLOB NOT NULL,"
     " winner_hlc INT NOT NULL, winner_device BLOB, loser_value BLOB NOT NULL,"
@@ -259,8 +264,21 @@ void lstore_close(struct lstore *st)
     /* The struct itself is freed by the caller (its allocator). */
 }
 
+void lstore_idle(fieldsync_client *c)
+{
+    /* A statement left on a row keeps its read snapshot open; with another handle writing
+     * meanwhile, upgrading that stale snapshot to a write fails at once (SQLITE_BUSY_SNAPSHOT)
+     * instead of waiting. So no view survives into a new public call or transaction. */
+    if (!c->st)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        if (c->st->stmts[i])
+            sqlite3_reset(c->st->stmts[i]);
+}
+
 int lstore_begin(fieldsync_client *c)
 {
+    lstore_idle(c);
     return exec(c, "BEGIN IMMEDIATE");
 }
 
@@ -350,6 +368,20 @@ int lstore_set_server(fieldsync_client *c, const char *host, uint16_t port, cons
     sqlite3_bind_int(s, 4, ca != NULL);
     rc = lstore__step_done(c, s, "store server");
 out:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int lstore_set_scope(fieldsync_client *c, int role, const char *regions, int own_only)
+{
+    int rc = FIELDSYNC_ESTORE;
+    sqlite3_stmt *s = lstore__prep(c, "UPDATE device SET role = ?1, regions = ?2, own_only = ?3");
+    if (!s)
+        return rc;
+    sqlite3_bind_int(s, 1, role);
+    sqlite3_bind_text(s, 2, regions, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, own_only);
+    rc = lstore__step_done(c, s, "store scope");
     sqlite3_finalize(s);
     return rc;
 }
@@ -665,9 +697,13 @@ int lstore_outbox_count(fieldsync_client *c, const uint8_t *record_id, uint64_t 
 {
     int rc = FIELDSYNC_ESTORE;
     sqlite3_stmt *s =
-        lstore__prep(c, "SELECT count(*), count(DISTINCT record_id) FROM outbox o "
-                        "WHERE (?1 IS NULL OR record_id = ?1) AND NOT EXISTS "
-                        "(SELECT 1 FROM changes ch WHERE ch.seq = o.seq AND ch.state = 1)");
+        /* Pending = outbox entries not set aside, plus new records' body changes in flight
+         * (their entries went into the body). */
+        lstore__prep(c, "WITH p(record_id) AS (SELECT record_id FROM outbox o WHERE NOT EXISTS "
+                        "(SELECT 1 FROM changes ch WHERE ch.seq = o.seq AND ch.state = 1) "
+                        "UNION ALL SELECT record_id FROM changes WHERE state = 0 AND body IS NOT "
+                        "NULL) SELECT count(*), count(DISTINCT record_id) FROM p "
+                        "WHERE ?1 IS NULL OR record_id = ?1");
     if (!s)
         return rc;
     if (record_id)
@@ -688,22 +724,24 @@ int lstore_outbox_count(fieldsync_client *c, const uint8_t *record_id, uint64_t 
 /* Number the pending entries of every record into changes (see sync.c). For a record never
  * sent, one change carrying a snapshot of its body; otherwise changes of at most max_ops
  * entries. Runs inside the caller's transaction. */
-int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbered)
+int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbered,
+                          lstore_body_cb on_body, void *user)
 {
     int rc = FIELDSYNC_ESTORE;
     sqlite3_stmt *recs = NULL, *body = NULL, *chunk = NULL, *meta = NULL, *drop = NULL;
     *numbered = 0;
     if (max_ops == 0)
         max_ops = 256;
-    recs = lstore__prep(c, "SELECT r.id, r.collection, r.region, r.synced, r.body FROM records r "
-                           "WHERE r.id IN (SELECT DISTINCT record_id FROM outbox WHERE seq = 0) "
-                           "ORDER BY r.id LIMIT 1");
+    recs = lstore__prep(
+        c, "SELECT r.id, r.collection, r.region, r.synced, r.body FROM records r "
+           "WHERE r.id = (SELECT record_id FROM outbox INDEXED BY outbox_pending WHERE seq = 0 "
+           "ORDER BY record_id LIMIT 1)");
     chunk =
         lstore__prep(c, "UPDATE outbox SET seq = ?1 WHERE rowid IN (SELECT rowid FROM outbox "
                         "WHERE record_id = ?2 AND seq = 0 ORDER BY field, element_id LIMIT ?3)");
     meta = lstore__prep(
         c, "SELECT count(*), max(hlc), max(field = 0 AND length(value) > 0) FROM outbox "
-           "WHERE seq = ?1");
+           "WHERE seq = ?1 AND seq > 0");
     drop = lstore__prep(c, "DELETE FROM outbox WHERE record_id = ?1 AND seq = 0 AND resolves = 0 "
                            "AND field <> 0");
     body = lstore__prep(c, "UPDATE records SET synced = 1 WHERE id = ?1");
@@ -771,6 +809,13 @@ int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbe
         if ((rc = lstore_change_add(c, &ch)) < 0)
             goto out;
         (*numbered)++;
+        if (ch.body && on_body) {
+            uint8_t rid[16];
+            memcpy(rid, ch.record_id, 16);
+            sqlite3_reset(recs); /* the body view is no longer needed */
+            if ((rc = on_body(c, rid, ch.hlc, user)) < 0)
+                goto out;
+        }
     }
     rc = 0;
 out:
@@ -872,10 +917,10 @@ int lstore_change_delivered(fieldsync_client *c, uint64_t seq)
     int rc;
     if ((rc = exec_seq(c,
                        "UPDATE conflicts SET state = 3 WHERE id IN (SELECT resolves FROM outbox "
-                       "WHERE seq = ?1 AND resolves <> 0)",
+                       "WHERE seq = ?1 AND seq > 0 AND resolves <> 0)",
                        seq)) < 0)
         return rc;
-    if ((rc = exec_seq(c, "DELETE FROM outbox WHERE seq = ?1", seq)) < 0)
+    if ((rc = exec_seq(c, "DELETE FROM outbox WHERE seq = ?1 AND seq > 0", seq)) < 0)
         return rc;
     return exec_seq(c, "DELETE FROM changes WHERE seq = ?1", seq);
 }
@@ -895,7 +940,7 @@ int lstore_change_rejected(fieldsync_client *c, uint64_t seq, int code, const ch
     if (rc == 0)
         rc = exec_seq(c,
                       "UPDATE conflicts SET state = 1 WHERE state = 2 AND id IN (SELECT "
-                      "resolves FROM outbox WHERE seq = ?1 AND resolves <> 0)",
+                      "resolves FROM outbox WHERE seq = ?1 AND seq > 0 AND resolves <> 0)",
                       seq);
     return rc;
 }
@@ -905,7 +950,8 @@ int lstore_change_renumber(fieldsync_client *c, uint64_t seq, uint64_t new_seq, 
     int rc = FIELDSYNC_ESTORE;
     sqlite3_stmt *s = lstore__prep(c, "UPDATE changes SET seq = ?2, hlc = ?3, restamped = 1 "
                                       "WHERE seq = ?1");
-    sqlite3_stmt *o = lstore__prep(c, "UPDATE outbox SET seq = ?2, hlc = ?3 WHERE seq = ?1");
+    sqlite3_stmt *o =
+        lstore__prep(c, "UPDATE outbox SET seq = ?2, hlc = ?3 WHERE seq = ?1 AND seq > 0");
     if (!s || !o)
         goto out;
     sqlite3_bind_int64(s, 1, (int64_t)seq);
@@ -959,7 +1005,7 @@ int lstore_rejected_dismiss(fieldsync_client *c, uint64_t seq)
         rc = fieldsync__fail(c, FIELDSYNC_ENOTFOUND, "no rejected change %llu",
                              (unsigned long long)seq);
     if (rc == 0)
-        rc = exec_seq(c, "DELETE FROM outbox WHERE seq = ?1", seq);
+        rc = exec_seq(c, "DELETE FROM outbox WHERE seq = ?1 AND seq > 0", seq);
     if (rc == 0)
         rc = lstore_commit(c);
     if (rc < 0)

@@ -153,24 +153,27 @@ int lstore_conflicts_list(fieldsync_client *c, fieldsync_conflict_cb cb, void *u
 
 /* ---- queries ---- */
 
+/* The columns row_to_record reads. pending: outbox entries not set aside, plus a new record's
+ * body change in flight; rejected: changes set aside. */
+#define RECORD_COLS                                                                                \
+    "r.id, r.collection, r.region, r.commune, r.date, r.body, r.deleted, r.creator, "              \
+    "r.updated_hlc, (SELECT count(*) FROM outbox o WHERE o.record_id = r.id AND NOT EXISTS "       \
+    "(SELECT 1 FROM changes ch WHERE ch.seq = o.seq AND ch.state = 1)) + (SELECT count(*) FROM "   \
+    "changes ch WHERE ch.record_id = r.id AND ch.state = 0 AND ch.body IS NOT NULL), "             \
+    "(SELECT count(*) FROM changes ch WHERE ch.record_id = r.id AND ch.state = 1)"
+
 static sqlite3_stmt *list_stmt(fieldsync_client *c, const fieldsync_filter *f, int count)
 {
-    char sql[1024];
-    /* pending: outbox entries of the record not in a rejected change. */
+    char sql[2048];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM records r WHERE (?1 = 0 OR r.collection = ?1) "
              "AND (?2 IS NULL OR r.region = ?2) AND (?3 IS NULL OR r.commune = ?3) "
              "AND (?4 = 0 OR r.date >= ?4) AND (?5 = 0 OR r.date <= ?5) "
              "AND ((?4 = 0 AND ?5 = 0) OR r.date <> 0) AND (?6 OR r.deleted = 0) "
-             "AND (?7 = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.id)) "
+             "AND (?7 = 0 OR EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.id) OR EXISTS "
+             "(SELECT 1 FROM changes ch WHERE ch.record_id = r.id AND ch.state = 0)) "
              "%s LIMIT ?8",
-             count ? "count(*)"
-                   : "r.id, r.collection, r.region, r.commune, r.date, r.body, r.deleted, "
-                     "r.creator, r.updated_hlc, (SELECT count(*) FROM outbox o WHERE "
-                     "o.record_id = r.id AND NOT EXISTS (SELECT 1 FROM changes ch WHERE "
-                     "ch.seq = o.seq AND ch.state = 1)), (SELECT count(*) FROM changes ch "
-                     "WHERE ch.record_id = r.id AND ch.state = 1)",
-             count ? "" : "ORDER BY r.id");
+             count ? "count(*)" : RECORD_COLS, count ? "" : "ORDER BY r.id");
     sqlite3_stmt *s = lstore__prep(c, sql);
     if (!s)
         return NULL;
@@ -242,14 +245,7 @@ int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record
 int lstore_get_public(fieldsync_client *c, const uint8_t id[16], fieldsync_record **out)
 {
     int rc = FIELDSYNC_ESTORE;
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT r.id, r.collection, r.region, r.commune, r.date, r.body, r.deleted, "
-             "r.creator, r.updated_hlc, (SELECT count(*) FROM outbox o WHERE o.record_id = r.id "
-             "AND NOT EXISTS (SELECT 1 FROM changes ch WHERE ch.seq = o.seq AND ch.state = 1)), "
-             "(SELECT count(*) FROM changes ch WHERE ch.record_id = r.id AND ch.state = 1) "
-             "FROM records r WHERE r.id = ?1");
-    sqlite3_stmt *s = lstore__prep(c, sql);
+    sqlite3_stmt *s = lstore__prep(c, "SELECT " RECORD_COLS " FROM records r WHERE r.id = ?1");
     *out = NULL;
     if (!s)
         return rc;

@@ -13,7 +13,7 @@
  * Cancel (progress callback, fieldsync_interrupt) or a cut at any byte leaves the store
  * consistent: the next sync carries on.
  */
-#include "net.h"
+#include "session.h"
 
 #include "collections.h"
 #include "error.h"
@@ -352,6 +352,15 @@ static int restamp(struct sync_ctx *x)
     return rc;
 }
 
+/* The server stamps every field of a new record's body with the change's clock: give the
+ * local copy the same clocks now, so that an edit before the next pull carries the right base
+ * (no spurious conflict) — the pull would converge to the same state anyway. */
+static int body_clocks(fieldsync_client *c, const uint8_t id[16], uint64_t hlc, void *user)
+{
+    (void)user;
+    return fieldsync__restamp_record(c, id, 1, hlc);
+}
+
 static int push(struct sync_ctx *x)
 {
     fieldsync_client *c = x->c;
@@ -362,7 +371,7 @@ static int push(struct sync_ctx *x)
     if ((rc = lstore_durable(c, 1)) < 0)
         return rc;
     if ((rc = lstore_begin(c)) == 0) {
-        rc = lstore_number_pending(c, x->s.max_ops, &numbered);
+        rc = lstore_number_pending(c, x->s.max_ops, &numbered, body_clocks, NULL);
         if (rc == 0)
             rc = lstore_commit(c);
         if (rc < 0)
@@ -596,7 +605,8 @@ int fieldsync_sync(fieldsync_client *c, const fieldsync_sync_opts *opts)
     if ((rc = lstore_set_last_sync(c, fieldsync__wall_ms(c))) < 0)
         goto out;
     x.p.done = x.p.total = 0;
-    rc = progress(&x, FIELDSYNC_PHASE_DONE);
+    (void)progress(&x, FIELDSYNC_PHASE_DONE); /* all done: too late to cancel */
+    rc = 0;
 out:
     session_close(&x.s);
     fieldsync__buf_free(c, &x.seqs);

@@ -8,7 +8,10 @@
  * length-delimited value is walked recursively as a nested message (depth-bounded).
  * pbwire_varint is checked at every offset, and pbwire_utf8_ok against an independent
  * reference (Unicode table 3-7, well-formed byte sequences) on the input and on every LEN value.
+ * The same input also goes through the collections helpers the store runs on bodies and op
+ * values (collections_index, collections_string_value): their views must stay inside it.
  */
+#include "collections.h"
 #include "pbwire.h"
 
 #include <stdint.h>
@@ -128,6 +131,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECKF(o == i);
         }
     }
+    const struct collection *c = collections_find(COLLECTION_CONSULTATION_REPORT);
+    CHECKF(c != NULL);
+    struct collection_index ix;
+    if (collections_index(c, p, size, &ix) == 0) {
+        CHECKF(!ix.region_len || (ix.region >= p && ix.region + ix.region_len <= p + size));
+        CHECKF(!ix.commune_len || (ix.commune >= p && ix.commune + ix.commune_len <= p + size));
+    }
+    const uint8_t *sv;
+    size_t sn;
+    uint32_t field = size ? (uint32_t)(p[0] >> 3) : 1;
+    if (collections_string_value(field ? field : 1, p, size, &sv, &sn) == 1)
+        CHECKF(sv >= p && sv + sn <= p + size);
     free(p);
     return 0;
 }

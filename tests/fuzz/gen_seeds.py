@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of fuzz_frame and fuzz_pbwire (run once from the repository root;
+"""Writes the seed corpora of fuzz_frame, fuzz_pbwire and fuzz_auth (run once from the repository root;
 the files are committed). Protobuf is encoded by hand so no protobuf package is needed."""
 import os
 import struct
@@ -86,4 +86,14 @@ for name, (limit, stream) in seeds_frame.items():
         f.write(bytes([limit, 0x5A, 0x13, 0xC7, 0x21]) + stream)
 for name, data in seeds_pbwire.items():
     with open(os.path.join(root, "fuzz_pbwire", name), "wb") as f:
+        f.write(data)
+seeds_auth = {
+    "code": b"ABCD-EFGH-JKMN-PQRS",
+    "typed": b"abcd efgh jkmn pqrs",
+    "confusables": b"O1IL-0000-0000-0000",
+    "too_long": b"BUUU-UUUU-UUUU-UUUUU",
+    "new": b"B",
+}
+for name, data in seeds_auth.items():
+    with open(os.path.join(root, "fuzz_auth", name), "wb") as f:
         f.write(data)

@@ -13,6 +13,7 @@
 #include "uuid.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -82,8 +83,9 @@ int bi_push_one(struct testclient *c, Fieldsync__Change *ch, int *err)
     CHECK_U64(res->device_seq, ==, ch->device_seq);
     int status = (int)res->status;
     if (err)
-        *err = status == FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED ? error_from_wire((int)res->error)
-                                                                   : 0;
+        *err = status == FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED
+                   ? error_from_wire((int)res->error)
+                   : 0;
     if (status == FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED)
         fprintf(stderr, "   rejected: %s: %s\n", error_name(error_from_wire((int)res->error)),
                 res->message ? res->message : "");
@@ -195,11 +197,14 @@ void bi_teardown(struct bi_env *e)
 
 int bi_send_payload(struct testclient *c, const uint8_t *p, size_t n)
 {
-    uint8_t hdr[FRAME_HEADER_LEN];
-    frame_put_len(hdr, (uint32_t)n);
-    int rc = testclient_send_raw(c, hdr, sizeof hdr);
-    if (rc == 0 && n)
-        rc = testclient_send_raw(c, p, n);
+    /* One write: header and payload in one TLS record when they fit. */
+    uint8_t *buf = malloc(FRAME_HEADER_LEN + n);
+    CHECK(buf != NULL);
+    frame_put_len(buf, (uint32_t)n);
+    if (n)
+        memcpy(buf + FRAME_HEADER_LEN, p, n);
+    int rc = testclient_send_raw(c, buf, FRAME_HEADER_LEN + n);
+    free(buf);
     return rc;
 }
 
@@ -222,7 +227,7 @@ void bi_expect_error(struct testclient *c, int code, int closing)
         CHECK_EQ(testclient_wait_closed(c), 0);
 }
 
-long bi_rss_kb(int pid)
+static long status_kb(int pid, const char *key)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", pid);
@@ -230,9 +235,20 @@ long bi_rss_kb(int pid)
     if (!f)
         return -1;
     long kb = -1;
+    size_t klen = strlen(key);
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+        if (strncmp(line, key, klen) == 0 && sscanf(line + klen, " %ld kB", &kb) == 1)
             break;
     fclose(f);
     return kb;
+}
+
+long bi_rss_kb(int pid)
+{
+    return status_kb(pid, "VmRSS:");
+}
+
+long bi_hwm_kb(int pid)
+{
+    return status_kb(pid, "VmHWM:");
 }

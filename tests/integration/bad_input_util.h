@@ -60,5 +60,7 @@ int bi_send_payload(struct testclient *c, const uint8_t *p, size_t n);
 void bi_expect_error(struct testclient *c, int code, int closing);
 /* VmRSS of pid in kB, or -1. */
 long bi_rss_kb(int pid);
+/* VmHWM (peak resident set) of pid in kB, or -1. */
+long bi_hwm_kb(int pid);
 
 #endif

@@ -469,6 +469,50 @@ static void test_bad_input_huge_repeated_count(void)
     bi_check(&env);
 }
 
+/* A body made of as many top-level fields as a 1 MiB frame holds (unknown numbers, one byte
+ * each: about 330 000 operations in one change). max_ops bounds the body's operations too:
+ * applied, it made a record whose clock blob (4.4 MB) no pull page could carry, so no device
+ * of the region could pull past it. The writer still splits the body before refusing it:
+ * its peak memory grows by about 35 MB (more under ASan), bounded by the frame limit. */
+static void test_bad_input_body_many_fields(void)
+{
+    long hwm0 = bi_hwm_kb(ts.pid);
+    size_t cap = FRAME_MAX_DEFAULT - 256;
+    uint8_t *body = malloc(cap);
+    CHECK(body != NULL);
+    size_t n = bi_report(body, cap, "GAO", "Many");
+    for (uint32_t num = 1000; n + 4 <= cap; num++) {
+        n += pbwire_put_varint(body + n, (uint64_t)num << 3);
+        body[n++] = 1;
+    }
+    struct newrec r;
+    newrec(&r, "GAO", "Many");
+    r.ch.body.data = body;
+    r.ch.body.len = n;
+    expect_rejected(bad, &r.ch, FIELDSYNC_EBATCH);
+    long hwm1 = bi_hwm_kb(ts.pid);
+    fprintf(stderr, "   %zu-byte body: server VmHWM %ld -> %ld kB\n", n, hwm0, hwm1);
+    CHECK_INT(hwm1 - hwm0, <, 128 * 1024);
+    /* Within the limit (512 operations) a record is fine and can be pulled. */
+    n = bi_report(body, cap, "GAO", "Many");
+    for (uint32_t num = 1000; num < 1000 + 510; num++) {
+        n += pbwire_put_varint(body + n, (uint64_t)num << 3);
+        body[n++] = 1;
+    }
+    newrec(&r, "GAO", "Many");
+    r.ch.body.data = body;
+    r.ch.body.len = n;
+    CHECK_EQ(bi_push_one(bad, &r.ch, NULL), APPLIED);
+    uint8_t *big = malloc(FRAME_MAX_DEFAULT);
+    CHECK(big != NULL);
+    size_t got = bi_pull_record(env.healthy, r.id, big, FRAME_MAX_DEFAULT);
+    fprintf(stderr, "   512 fields: pulled as a %zu-byte RecordState\n", got);
+    CHECK(got > 0);
+    free(big);
+    free(body);
+    bi_check(&env);
+}
+
 static void test_bad_input_pull_odd_requests(void)
 {
     Fieldsync__PullRequest p = FIELDSYNC__PULL_REQUEST__INIT;
@@ -535,6 +579,7 @@ int main(void)
     RUN(test_bad_input_batch_over_limit);
     RUN(test_bad_input_ops_over_limit);
     RUN(test_bad_input_huge_repeated_count);
+    RUN(test_bad_input_body_many_fields);
     RUN(test_bad_input_pull_odd_requests);
 
     testclient_close(multi);

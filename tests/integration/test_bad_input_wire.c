@@ -15,6 +15,7 @@
 #include "pbwire.h"
 #include "uuid.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +94,11 @@ static void test_bad_input_frame_at_preauth_limit(void)
 static void test_bad_input_frame_too_big_after_auth(void)
 {
     struct testclient *c = bi_session(&env);
-    uint8_t hdr[4];
-    frame_put_len(hdr, FRAME_MAX_DEFAULT + 1);
-    uint8_t some[1000];
-    memset(some, 0x0a, sizeof some);
-    CHECK_EQ(testclient_send_raw(c, hdr, 4), 0);
+    /* Header and the start of the payload in one write (one TLS record), so the server has
+     * read every byte sent when it closes (no reset racing its Error frame). */
+    uint8_t some[4 + 1000];
+    frame_put_len(some, FRAME_MAX_DEFAULT + 1);
+    memset(some + 4, 0x0a, sizeof some - 4);
     CHECK_EQ(testclient_send_raw(c, some, sizeof some), 0);
     bi_expect_error(c, FIELDSYNC_EFRAMESIZE, 1);
     testclient_close(c);
@@ -234,6 +235,64 @@ static int hello_with(struct testclient *c, uint32_t version, size_t id_len, siz
     return testclient_request(c, &f, NULL);
 }
 
+/* Enroll speaks the protocol version too. */
+static void test_bad_input_enroll_bad_version(void)
+{
+    struct testclient *c = bi_connect(&env);
+    Fieldsync__Enroll e = FIELDSYNC__ENROLL__INIT;
+    e.protocol_version = 2;
+    e.code = (char *)"0000-0000-0000-0000";
+    Fieldsync__Frame f = FIELDSYNC__FRAME__INIT;
+    f.msg_case = FIELDSYNC__FRAME__MSG_ENROLL;
+    f.enroll = &e;
+    CHECK_EQ(testclient_request(c, &f, NULL), FIELDSYNC_EVERSION);
+    CHECK_EQ(testclient_wait_closed(c), 0);
+    testclient_close(c);
+    bi_check(&env);
+}
+
+/* Two Hellos pipelined: the second arrives while the first is being checked. */
+static void test_bad_input_hello_while_authenticating(void)
+{
+    struct testclient *c = bi_connect(&env);
+    Fieldsync__Hello h = FIELDSYNC__HELLO__INIT;
+    h.protocol_version = 1;
+    h.device_id.data = env.bad_id.device_id;
+    h.device_id.len = 16;
+    h.credential.data = env.bad_id.credential;
+    h.credential.len = 32;
+    Fieldsync__Frame f = FIELDSYNC__FRAME__INIT;
+    f.msg_case = FIELDSYNC__FRAME__MSG_HELLO;
+    f.hello = &h;
+    uint8_t buf[512];
+    f.request_id = 41;
+    size_t n = frame_encode(&f, buf, sizeof buf);
+    f.request_id = 42;
+    n += frame_encode(&f, buf + n, sizeof buf - n);
+    CHECK_EQ(testclient_send_raw(c, buf, n), 0);
+    int welcome = 0, state = 0;
+    for (int i = 0; i < 2; i++) {
+        Fieldsync__Frame *r = NULL;
+        CHECK_EQ(testclient_recv(c, &r), 0);
+        if (r->request_id == 41) {
+            CHECK_EQ(r->msg_case, FIELDSYNC__FRAME__MSG_WELCOME);
+            welcome++;
+        } else {
+            CHECK_EQ(r->request_id, 42);
+            CHECK_EQ(r->msg_case, FIELDSYNC__FRAME__MSG_ERROR);
+            CHECK_EQ(error_from_wire((int)r->error->code), FIELDSYNC_ESTATE);
+            CHECK(!r->error->closing);
+            state++;
+        }
+        fieldsync__frame__free_unpacked(r, NULL);
+    }
+    CHECK_EQ(welcome, 1);
+    CHECK_EQ(state, 1);
+    CHECK_EQ(testclient_ping(c), 0);
+    testclient_close(c);
+    bi_check(&env);
+}
+
 static void test_bad_input_unsupported_version(void)
 {
     static const uint32_t versions[] = {0, 2, 0xffffffffu};
@@ -293,13 +352,116 @@ static void test_bad_input_replayed_enrolment_code(void)
     bi_check(&env);
 }
 
+/* Invalid UTF-8 in Hello.app_version (free text for operators). */
+static void test_bad_input_bad_utf8_in_hello(void)
+{
+    struct testclient *c = bi_connect(&env);
+    int rc = hello_with(c, 1, 16, 32, "app\xc3\x28\xff");
+    CHECK_EQ(rc, FIELDSYNC_EUTF8);
+    CHECK_EQ(testclient_ping(c), 0); /* kept: only this Hello failed */
+    testclient_close(c);
+    bi_check(&env);
+}
+
+/* Invalid UTF-8 in Enroll.device_name: it would be stored and printed by `devices`. */
+static void test_bad_input_bad_utf8_in_enroll(void)
+{
+    char code[64];
+    CHECK_EQ(testserver_enroll(&ts, "collector", "GAO", 0, code, sizeof code), 0);
+    struct testclient *c = bi_connect(&env);
+    CHECK_EQ(testclient_enroll(c, code, "phone\xed\xa0\x80", NULL, NULL), FIELDSYNC_EUTF8);
+    CHECK_EQ(testclient_ping(c), 0);
+    testclient_close(c);
+    bi_check(&env);
+}
+
+/* Revocation takes effect at the next request of an open session (DESIGN §7). */
+static void test_bad_input_revoked_mid_session(void)
+{
+    char code[64];
+    CHECK_EQ(testserver_enroll(&ts, "collector", "GAO", 0, code, sizeof code), 0);
+    struct testclient *c = bi_connect(&env);
+    struct testclient_identity id;
+    CHECK_EQ(testclient_enroll(c, code, "to-revoke", &id, NULL), 0);
+    CHECK_EQ(testclient_hello(c, &id, 0, NULL), 0);
+    uint8_t body[128], rid[16];
+    size_t n = bi_report(body, sizeof body, "GAO", "Avant");
+    bi_new_id(rid);
+    Fieldsync__Change ch;
+    bi_change(&ch, 1, rid, "GAO", bi_hlc_now(), body, n);
+    CHECK_EQ(bi_push_one(c, &ch, NULL), FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
+
+    char idstr[UUID_STR_LEN + 1];
+    uuid_format(id.device_id, idstr);
+    CHECK_EQ(testserver_revoke(&ts, idstr), 0);
+
+    uint8_t rid2[16];
+    n = bi_report(body, sizeof body, "GAO", "Apres");
+    bi_new_id(rid2);
+    Fieldsync__Change ch2, *chp = &ch2;
+    bi_change(&ch2, 2, rid2, "GAO", bi_hlc_now(), body, n);
+    Fieldsync__Frame *r = NULL;
+    int rc = bi_push(c, &chp, 1, &r);
+    if (r)
+        fieldsync__frame__free_unpacked(r, NULL);
+    CHECK_EQ(rc, FIELDSYNC_EREVOKED);
+    CHECK_EQ(testclient_wait_closed(c), 0);
+    testclient_close(c);
+    /* What it delivered before revocation stays. */
+    uint8_t out[4096];
+    CHECK(bi_pull_record(env.healthy, rid, out, sizeof out) > 0);
+    CHECK_EQ(bi_pull_record(env.healthy, rid2, out, sizeof out), 0);
+    bi_check(&env);
+}
+
+/* A device name with a newline must not forge a log line (server/log.c): a server of its
+ * own, whose stderr (its log) goes to a file this test reads. */
+static void test_bad_input_log_injection(void)
+{
+    char path[] = "/tmp/fs-bad-input-log-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    CHECK(saved >= 0);
+    CHECK(dup2(fd, STDERR_FILENO) >= 0);
+    struct testserver t3;
+    int rc = testserver_start(&t3, NULL);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    CHECK_EQ(rc, 0);
+
+    char code[64];
+    CHECK_EQ(testserver_enroll(&t3, "collector", "GAO", 0, code, sizeof code), 0);
+    struct testclient *c = NULL;
+    CHECK_EQ(testclient_connect(&c, t3.port, t3.ca_path), 0);
+    struct testclient_identity id;
+    CHECK_EQ(testclient_enroll(c, code, "evil\n2026-01-01T00:00:00.000Z error event=FORGED\x1b[2J",
+                               &id, NULL),
+             0);
+    CHECK_EQ(testclient_hello(c, &id, 0, NULL), 0);
+    testclient_close(c);
+    CHECK_EQ(testserver_stop(&t3), 0);
+
+    static char log[1 << 16];
+    ssize_t n = pread(fd, log, sizeof log - 1, 0);
+    close(fd);
+    unlink(path);
+    CHECK(n > 0);
+    log[n] = '\0';
+    CHECK(strstr(log, "evil?2026-01-01T00:00:00.000Z error event=FORGED?[2J") != NULL);
+    CHECK(strstr(log, "\n2026-01-01T00:00:00.000Z") == NULL);
+    CHECK(strchr(log, 0x1b) == NULL);
+    bi_check(&env);
+}
+
 /* ---- TLS ---- */
 
 static void test_bad_input_plaintext_http(void)
 {
     struct testclient *c = NULL;
     CHECK_EQ(testclient_connect_raw(&c, ts.port), 0);
-    static const char http[] = "POST /sync HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
+    static const char http[] =
+        "POST /sync HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
     CHECK_EQ(testclient_send_raw(c, http, sizeof http - 1), 0);
     CHECK_EQ(testclient_wait_closed(c), 0);
     testclient_close(c);
@@ -457,7 +619,8 @@ static void test_bad_input_request_rate(void)
         fieldsync__frame__free_unpacked(r, NULL);
     }
     fprintf(stderr, "   %d pongs, %d rate-limited\n", pongs, rated);
-    CHECK_INT(pongs, >=, 200); /* the burst */
+    /* The burst (200); the bucket is the device's, shared with its requests just before. */
+    CHECK_INT(pongs, >=, 150);
     CHECK_INT(rated, >=, 50);
     sleep_ms(100); /* the bucket refills at 50/s */
     CHECK_EQ(testclient_ping(c), 0);
@@ -478,14 +641,14 @@ static void tight_check(void)
 
 static void test_bad_input_truncated_frame_preauth(void)
 {
+    uint64_t t0 = mono_ms(); /* the deadline runs from accept, before the TLS handshake */
     struct testclient *c = bi_connect(&tenv);
     static const uint8_t part[] = {0, 0, 0, 100, 0x08, 0x01, 0x2a};
-    uint64_t t0 = mono_ms();
     CHECK_EQ(testclient_send_raw(c, part, sizeof part), 0);
     bi_expect_error(c, FIELDSYNC_ETIMEDOUT, 1);
     uint64_t dt = mono_ms() - t0;
     fprintf(stderr, "   closed after %llu ms\n", (unsigned long long)dt);
-    CHECK_INT(dt, >=, TIGHT_HANDSHAKE_MS - 200);
+    CHECK_INT(dt, >=, TIGHT_HANDSHAKE_MS - 50);
     CHECK_INT(dt, <, TIGHT_HANDSHAKE_MS + 2000);
     testclient_close(c);
     tight_check();
@@ -602,6 +765,10 @@ static void test_bad_input_never_reads_replies(void)
     kill(child, SIGKILL);
     int st;
     CHECK_EQ(waitpid(child, &st, 0), child);
+    /* It flooded (exit 0 once the server cut it, or killed while blocked), not exit 2. */
+    CHECK(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
+    fprintf(stderr, "   flooder %s\n",
+            WIFEXITED(st) ? "was cut by the server" : "was still blocked");
     tight_check();
 }
 
@@ -625,17 +792,31 @@ int main(void)
     RUN(test_bad_input_push_before_hello);
     RUN(test_bad_input_hello_and_enroll_after_auth);
     RUN(test_bad_input_unsupported_version);
+    RUN(test_bad_input_enroll_bad_version);
+    RUN(test_bad_input_hello_while_authenticating);
     RUN(test_bad_input_id_wrong_length);
     RUN(test_bad_input_wrong_credential);
+    RUN(test_bad_input_bad_utf8_in_hello);
+    RUN(test_bad_input_bad_utf8_in_enroll);
     RUN(test_bad_input_replayed_enrolment_code);
+    RUN(test_bad_input_revoked_mid_session);
+    RUN(test_bad_input_log_injection);
     RUN(test_bad_input_plaintext_http);
     RUN(test_bad_input_old_tls_versions);
     RUN(test_bad_input_too_many_in_flight);
     RUN(test_bad_input_request_rate);
 
-    const char *extra[] = {"--handshake-timeout-ms", "700", "--idle-timeout-ms", "1500",
-                           "--max-connections", "4", "--max-output", "65536",
-                           "--rate-per-device", "1000000", NULL};
+    const char *extra[] = {"--handshake-timeout-ms",
+                           "700",
+                           "--idle-timeout-ms",
+                           "1500",
+                           "--max-connections",
+                           "4",
+                           "--max-output",
+                           "65536",
+                           "--rate-per-device",
+                           "1000000",
+                           NULL};
     CHECK_EQ(testserver_start(&tight, extra), 0);
     bi_setup(&tenv, &tight);
     RUN(test_bad_input_truncated_frame_preauth);

@@ -82,8 +82,9 @@ static void server_kill_restart(void)
     char port_file[400];
     snprintf(port_file, sizeof port_file, "%s/port", ts.dir);
     unlink(port_file);
-    const char *argv[] = {ts.bin, "--dev", "--data-dir", ts.dir, "--listen", "127.0.0.1:0",
-                          "--synchronous", "full", "--log-level", "warn", NULL};
+    const char *argv[] = {ts.bin,        "--dev",         "--data-dir", ts.dir,        "--listen",
+                          "127.0.0.1:0", "--synchronous", "full",       "--log-level", "warn",
+                          NULL};
     fflush(NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
@@ -137,8 +138,7 @@ static int device_main(int d)
         if (!stopping) {
             char text[96];
             if (n < MAX_RECORDS && (n == 0 || rand_r(&s) % 3 == 0)) {
-                CHECK_EQ(fieldsync_create(c, FIELDSYNC_COLLECTION_CONSULTATION, "GAO", ids[n]),
-                         0);
+                CHECK_EQ(fieldsync_create(c, FIELDSYNC_COLLECTION_CONSULTATION, "GAO", ids[n]), 0);
                 n++;
             }
             int i = (int)(rand_r(&s) % (unsigned)n);
@@ -237,8 +237,7 @@ int main(int argc, char **argv)
     }
     if (devices < 1 || devices > MAX_DEVICES)
         devices = 3;
-    fprintf(stderr, "test_crash_durability seed %u, %d kills, %d devices\n", seed, kills,
-            devices);
+    fprintf(stderr, "test_crash_durability seed %u, %d kills, %d devices\n", seed, kills, devices);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/fs-crash-XXXXXX");
     CHECK(mkdtemp(tmpdir) != NULL);
     const char *args[] = {"--synchronous", "full", "--log-level", "warn", NULL};
@@ -305,8 +304,9 @@ int main(int argc, char **argv)
     fieldsync_close(coord);
     check_integrity(); /* a read snapshot of the live WAL database */
     CHECK_EQ(testserver_stop(&ts), 0);
-    fprintf(stderr, "   %d server kills; %lld changes acknowledged, each applied exactly once; "
-                    "%d records identical on every device and the server\n",
+    fprintf(stderr,
+            "   %d server kills; %lld changes acknowledged, each applied exactly once; "
+            "%d records identical on every device and the server\n",
             kills, total, records);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -5,6 +5,7 @@
  */
 #include "check.h"
 #include "error.h"
+#include "frame.h"
 #include "support/testclient.h"
 #include "support/testserver.h"
 #include "uuid.h"
@@ -271,8 +272,15 @@ static Fieldsync__Frame *ping_frame(Fieldsync__Frame *f, Fieldsync__Ping *p, uin
 static void test_identity_busy_rate_and_cap(void)
 {
     struct testserver t3;
-    const char *extra[] = {"--max-connections", "2", "--max-in-flight", "1",
-                           "--rate-per-device", "1", NULL};
+    const char *extra[] = {"--max-connections",
+                           "2",
+                           "--max-in-flight",
+                           "1",
+                           "--rate-per-device",
+                           "1",
+                           "--idle-timeout-ms",
+                           "400",
+                           NULL};
     CHECK_EQ(testserver_start(&t3, extra), 0);
     char code[32];
     CHECK_EQ(testserver_enroll(&t3, "coordinator", "GAO", 0, code, sizeof code), 0);
@@ -294,8 +302,12 @@ static void test_identity_busy_rate_and_cap(void)
     hf.request_id = 100;
     hf.msg_case = FIELDSYNC__FRAME__MSG_HELLO;
     hf.hello = &h;
-    CHECK_EQ(testclient_send(a, &hf), 0);
-    CHECK_EQ(testclient_send(a, ping_frame(&pf, &ping, 101)), 0);
+    /* One write, so that both arrive in one TLS record (and one read on the server). */
+    uint8_t two[512];
+    size_t n1 = frame_encode(&hf, two, sizeof two);
+    size_t n2 = frame_encode(ping_frame(&pf, &ping, 101), two + n1, sizeof two - n1);
+    CHECK(n1 > 0 && n2 > 0);
+    CHECK_EQ(testclient_send_raw(a, two, n1 + n2), 0);
     int got_busy = 0, got_welcome = 0;
     for (int i = 0; i < 2; i++) {
         Fieldsync__Frame *r = NULL;
@@ -334,6 +346,15 @@ static void test_identity_busy_rate_and_cap(void)
     CHECK_EQ(rc, 0);
     CHECK_EQ(testclient_ping(c), 0);
     testclient_close(c);
+
+    /* a has been silent since: the idle timeout closes it with ERROR_TIMEOUT. */
+    Fieldsync__Frame *r = NULL;
+    CHECK_EQ(testclient_recv(a, &r), 0);
+    CHECK_EQ(r->msg_case, FIELDSYNC__FRAME__MSG_ERROR);
+    CHECK_EQ(r->error->code, FIELDSYNC__ERROR_CODE__ERROR_TIMEOUT);
+    CHECK(r->error->closing);
+    fieldsync__frame__free_unpacked(r, NULL);
+    CHECK_EQ(testclient_wait_closed(a), 0);
     testclient_close(a);
     CHECK_EQ(testserver_stop(&t3), 0);
 }

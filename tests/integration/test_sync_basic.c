@@ -10,7 +10,11 @@
 #include "fieldsync.h"
 #include "support/testserver.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,10 +240,12 @@ static void test_client_sync_cancel_then_resume(void)
     uint64_t first = st.pushed;
     CHECK(first >= 1);
     CHECK(first < N);
+    fieldsync_status s;
+    CHECK_EQ(fieldsync_status_get(a, &s), 0);
+    CHECK_EQ(s.pending_records, N - first); /* numbered, in flight or not sent: still pending */
     /* The rest goes on the next sync; nothing is applied twice. */
     CHECK_EQ(sync_ok(a, &st), 0);
     CHECK_EQ(first + st.pushed + st.duplicates, N);
-    fieldsync_status s;
     CHECK_EQ(fieldsync_status_get(a, &s), 0);
     CHECK_EQ(s.pending_changes, 0);
     CHECK_EQ(s.device_seq, N);
@@ -387,6 +393,235 @@ static void test_client_sync_killed(void)
     fieldsync_close(d);
 }
 
+static void *interrupt_later(void *arg)
+{
+    usleep(200 * 1000);
+    fieldsync_interrupt(arg);
+    return NULL;
+}
+
+/* A peer that accepts TCP but never speaks TLS: the connect timeout fires, and another
+ * thread's fieldsync_interrupt stops a hanging call. */
+static void test_client_sync_timeout_and_interrupt(void)
+{
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(lfd >= 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    CHECK_EQ(listen(lfd, 4), 0);
+    CHECK_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    uint16_t port = ntohs(sa.sin_port);
+
+    char path[400];
+    fieldsync_open_opts o;
+    fieldsync_client *c = NULL;
+    fieldsync_open_opts_init(&o);
+    o.connect_timeout_ms = 300;
+    snprintf(path, sizeof path, "%s/timeout.db", dir);
+    CHECK_EQ(fieldsync_open(path, &o, &c), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_EQ(fieldsync_enroll(c, "127.0.0.1", port, ts.ca_path, "AAAA-BBBB-CCCC-DDDD", NULL),
+             FIELDSYNC_ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECK(ms >= 250 && ms < 3000);
+    fieldsync_close(c);
+
+    o.connect_timeout_ms = 20000;
+    CHECK_EQ(fieldsync_open(path, &o, &c), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, interrupt_later, c), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_EQ(fieldsync_enroll(c, "127.0.0.1", port, ts.ca_path, "AAAA-BBBB-CCCC-DDDD", NULL),
+             FIELDSYNC_ECANCELED);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECK(ms < 2000);
+    fieldsync_close(c);
+    close(lfd);
+}
+
+struct failing {
+    long n, fail_at, live;
+};
+
+static void *f_malloc(void *user, size_t n)
+{
+    struct failing *k = user;
+    if (k->fail_at && ++k->n >= k->fail_at)
+        return NULL;
+    void *p = malloc(n);
+    k->live += p != NULL;
+    return p;
+}
+
+static void *f_realloc(void *user, void *p, size_t n)
+{
+    struct failing *k = user;
+    if (!p)
+        return f_malloc(user, n);
+    if (k->fail_at && ++k->n >= k->fail_at)
+        return NULL;
+    return realloc(p, n);
+}
+
+static void f_free(void *user, void *p)
+{
+    struct failing *k = user;
+    if (p) {
+        k->live--;
+        free(p);
+    }
+}
+
+/* Every allocation of an edit + sync fails in turn: each call works or says ENOMEM, nothing
+ * leaks, and a final sync with memory delivers everything exactly once. */
+static void test_client_sync_enomem(void)
+{
+    char path[400];
+    fieldsync_client *c = device("phone-m", "collector", "GAO");
+    fieldsync_close(c);
+    snprintf(path, sizeof path, "%s/phone-m.db", dir);
+    int created = 0, saw_enomem = 0;
+    for (long i = 1; i <= 400; i++) {
+        struct failing k = {.fail_at = i};
+        fieldsync_allocator al = {f_malloc, f_realloc, f_free, &k};
+        fieldsync_open_opts o;
+        uint8_t id[16];
+        fieldsync_open_opts_init(&o);
+        o.allocator = &al;
+        int rc = fieldsync_open(path, &o, &c);
+        if (rc == 0) {
+            rc = fieldsync_create(c, 1, "GAO", id);
+            created += rc == 0;
+            if (rc == 0)
+                rc = fieldsync_sync(c, NULL);
+        }
+        if (rc != 0 && rc != FIELDSYNC_ENOMEM)
+            fprintf(stderr, "fail_at %ld: %s: %s\n", i, fieldsync_err_name(rc),
+                    fieldsync_errmsg(c));
+        CHECK(rc == 0 || rc == FIELDSYNC_ENOMEM);
+        saw_enomem |= rc == FIELDSYNC_ENOMEM;
+        fieldsync_close(c);
+        CHECK_EQ(k.live, 0);
+        if (rc == 0 && k.n < k.fail_at)
+            break; /* a whole run without reaching the failing allocation: done */
+    }
+    CHECK(saw_enomem);
+    fieldsync_sync_stats st;
+    CHECK_EQ(fieldsync_open(path, NULL, &c), 0);
+    CHECK_EQ(sync_ok(c, &st), 0);
+    fieldsync_status s;
+    CHECK_EQ(fieldsync_status_get(c, &s), 0);
+    CHECK_EQ(s.pending_changes, 0);
+    CHECK_EQ(s.rejected_changes, 0);
+    fieldsync_close(c);
+    fieldsync_client *d = device("coord-m", "coordinator", "GAO");
+    CHECK_EQ(sync_ok(d, &st), 0);
+    fieldsync_close(d);
+    fprintf(stderr, "   %d records created under failing allocations, all delivered\n", created);
+}
+
+struct sync_thread {
+    char path[400];
+    int rc;
+};
+
+static void *sync_in_thread(void *arg)
+{
+    struct sync_thread *t = arg;
+    fieldsync_client *w = NULL;
+    t->rc = fieldsync_open(t->path, NULL, &w);
+    if (t->rc == 0)
+        t->rc = fieldsync_sync(w, NULL);
+    fieldsync_close(w);
+    return NULL;
+}
+
+/* The UI edits through one handle while a worker syncs through another on the same file. */
+static void test_client_sync_two_handles(void)
+{
+    struct sync_thread t;
+    fieldsync_client *ui = device("phone-t", "collector", "SEGOU");
+    uint8_t id[16];
+    int created = 0;
+    for (int i = 0; i < 300; i++, created++)
+        CHECK_EQ(fieldsync_create(ui, 1, "SEGOU", id), 0);
+    snprintf(t.path, sizeof t.path, "%s/phone-t.db", dir);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, sync_in_thread, &t), 0);
+    for (int i = 0; i < 100; i++, created++) {
+        CHECK_EQ(fieldsync_create(ui, 1, "SEGOU", id), 0);
+        CHECK_EQ(fieldsync_set_string(ui, id, 3, "Markala"), 0);
+        CHECK_EQ(fieldsync_set_string(ui, id, 3, "San"), 0);
+    }
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_EQ(t.rc, 0);
+    fieldsync_sync_stats st;
+    CHECK_EQ(sync_ok(ui, &st), 0);
+    fieldsync_status s;
+    CHECK_EQ(fieldsync_status_get(ui, &s), 0);
+    CHECK_EQ(s.pending_changes, 0);
+    fieldsync_close(ui);
+
+    fieldsync_client *d = device("coord-t", "coordinator", "SEGOU");
+    CHECK_EQ(sync_ok(d, &st), 0);
+    uint64_t n = 0, san = 0;
+    fieldsync_filter f;
+    fieldsync_filter_init(&f);
+    f.region = "SEGOU";
+    CHECK_EQ(fieldsync_count(d, &f, &n), 0);
+    CHECK_EQ(n, created);
+    f.commune = "San";
+    CHECK_EQ(fieldsync_count(d, &f, &san), 0);
+    CHECK_EQ(san, 100);
+    fieldsync_close(d);
+}
+
+static int count_conflicts(const fieldsync_conflict *cf, void *user)
+{
+    (void)cf;
+    (*(int *)user)++;
+    return 0;
+}
+
+/* A new record's fields, edited at different times offline, go as one body at one clock; an
+ * edit made before any pull must still carry the server's clock as its base: no conflict. */
+static void test_client_sync_no_spurious_conflict(void)
+{
+    fieldsync_client *c = device("phone-s", "collector", "MOPTI");
+    fieldsync_sync_stats st;
+    fieldsync_sync_opts o;
+    uint8_t id[16];
+    CHECK_EQ(fieldsync_create(c, 1, "MOPTI", id), 0);
+    CHECK_EQ(fieldsync_set_string(c, id, 3, "Djenné"), 0);
+    usleep(5000);
+    CHECK_EQ(fieldsync_set_string(c, id, 18, "Première"), 0);
+    fieldsync_sync_opts_init(&o);
+    o.no_pull = 1;
+    o.stats = &st;
+    CHECK_EQ(fieldsync_sync(c, &o), 0);
+    CHECK_EQ(st.pushed, 1);
+    CHECK_EQ(fieldsync_set_string(c, id, 3, "Mopti"), 0);
+    CHECK_EQ(fieldsync_set_string(c, id, 18, "Deuxième"), 0);
+    CHECK_EQ(sync_ok(c, &st), 0);
+    CHECK_EQ(st.pushed, 1);
+    int n = 0;
+    CHECK_EQ(fieldsync_conflicts(c, count_conflicts, &n), 0);
+    CHECK_EQ(n, 0);
+    Fieldsync__ConsultationReport *m = report(c, id);
+    CHECK_STR(m->commune, "Mopti");
+    CHECK_STR(m->summary, "Deuxième");
+    fieldsync__consultation_report__free_unpacked(m, NULL);
+    fieldsync_close(c);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/fs-client-sync-XXXXXX");
@@ -403,6 +638,10 @@ int main(void)
     RUN(test_client_sync_errors);
     RUN(test_client_sync_pre_enrol_clock_ahead);
     RUN(test_client_sync_killed);
+    RUN(test_client_sync_timeout_and_interrupt);
+    RUN(test_client_sync_enomem);
+    RUN(test_client_sync_two_handles);
+    RUN(test_client_sync_no_spurious_conflict);
     ts_running = 0;
     CHECK_EQ(testserver_stop(&ts), 0);
     char cmd[300];

@@ -88,8 +88,7 @@ static long long server_changes_received(const char *name)
     return strtoll(q + 1, NULL, 10);
 }
 
-static void check_server_matches(fieldsync_client *dev, const char *name, uint8_t ids[][16],
-                                 int n)
+static void check_server_matches(fieldsync_client *dev, const char *name, uint8_t ids[][16], int n)
 {
     fieldsync_status st;
     CHECK_EQ(fieldsync_status_get(dev, &st), 0);

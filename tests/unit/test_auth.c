@@ -74,6 +74,21 @@ static void test_auth_enroll_rate(void)
     CHECK_EQ(auth_enroll_admit(a, 4, t + 60000, 3), 0); /* a new minute */
 }
 
+static void test_auth_device_rate(void)
+{
+    uint8_t d1[16] = {1, 2, 3}, d2[16] = {9, 9, 9};
+    d1[15] = 7;
+    d2[15] = 8;
+    uint64_t t = 5000000;
+    for (int i = 0; i < 8; i++) /* rate 2/s: burst 8 */
+        CHECK_EQ(auth_device_rate_take(d1, t, 2), 0);
+    CHECK_EQ(auth_device_rate_take(d1, t, 2), FIELDSYNC_ERATE);
+    CHECK_EQ(auth_device_rate_take(d2, t, 2), 0);       /* another device: its own bucket */
+    CHECK_EQ(auth_device_rate_take(d1, t + 500, 2), 0); /* 500 ms refill one token */
+    CHECK_EQ(auth_device_rate_take(d1, t + 500, 2), FIELDSYNC_ERATE);
+    CHECK_EQ(auth_device_rate_take(d1, t + 500, 0), 0); /* 0 = unlimited */
+}
+
 static void test_auth_roles(void)
 {
     CHECK_EQ(auth_role_parse("collector"), SESSION_ROLE_COLLECTOR);
@@ -88,6 +103,7 @@ int main(void)
     RUN(test_auth_code_format_and_normalize);
     RUN(test_auth_check_credential);
     RUN(test_auth_enroll_rate);
+    RUN(test_auth_device_rate);
     RUN(test_auth_roles);
     return 0;
 }

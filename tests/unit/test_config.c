@@ -28,8 +28,8 @@ static void test_config_file_then_flags(void)
     config_defaults(&c);
     CHECK_EQ(c.listen_port, 7443);
     CHECK_EQ(c.max_frame_preauth, 4096);
-    char *argv[] = {"fieldsync-server", "--max-frame=4096", "--config", path,
-                    "--idle-timeout-ms", "500", NULL};
+    char *argv[] = {
+        "fieldsync-server", "--max-frame=4096", "--config", path, "--idle-timeout-ms", "500", NULL};
     CHECK_EQ(config_parse_args(&c, 6, argv, err, sizeof err), 0);
     CHECK_STR(c.data_dir, "/srv/fs");
     CHECK_STR(c.listen_host, "0.0.0.0");

@@ -622,6 +622,99 @@ static void test_merge_split_apply_equals_body(void)
     merge_record_close(&t);
 }
 
+/* The general path for a new body: split, check every op, apply them all to the empty state.
+ * 0 with r set, or the first error (what the store reports). */
+static int create_general(struct merge_record *r, const uint8_t *body, size_t n, uint64_t hlc)
+{
+    static struct collect c;
+    c.n = 0;
+    merge_record_close(r); /* the empty state */
+    merge_record_init(r);
+    int rc = merge_split_body(D, body, n, hlc, dev1, collect_cb, &c);
+    for (size_t i = 0; rc == 0 && i < c.n; i++)
+        rc = merge_op_check(D, &c.ops[i]);
+    return rc != 0 ? rc : merge_apply_many(D, r, c.ops, c.n, NULL);
+}
+
+/* merge_record_create (one validating pass, body kept as is, clock blob built directly) gives
+ * the bytes of the general path, and declines (1, record unchanged) every body it cannot take,
+ * so the general path decides. */
+static void test_merge_create_equals_split_apply(void)
+{
+    uint8_t body[4096];
+    struct merge_record fast, gen;
+    merge_record_init(&fast);
+    merge_record_init(&gen);
+    for (int nc = 0; nc <= 16; nc += 4) {
+        size_t n = pack_report(body, sizeof body, nc, 0);
+        CHECK_EQ(merge_record_create(D, &fast, body, n, 0x1234500000000ull + (uint64_t)nc, dev1),
+                 0);
+        CHECK_EQ(create_general(&gen, body, n, 0x1234500000000ull + (uint64_t)nc), 0);
+        check_same_state(&fast, &gen);
+        /* the state is a valid one: apply sees the same record, an edit goes through */
+        const uint8_t *v;
+        size_t vl;
+        CHECK_EQ(merge_get(D, &fast, 3, NULL, 0, &v, &vl, NULL, NULL, NULL), 1);
+        CHECK_EQ(vl, 8); /* tag, length, "Bourra" */
+        CHECK_EQ(merge_is_deleted(&fast), 0);
+    }
+    /* a repeated plain field (stakeholders, unpacked occurrences together) and an unknown
+     * field at the end are one value each, as in the general path */
+    struct enc e = {.n = 0};
+    enc_str(&e, 1, "GAO");
+    enc_str(&e, 3, "Gao");
+    enc_uint(&e, 13, 1);
+    enc_uint(&e, 13, 4);
+    enc_concern(&e, 0x10, "a", 1);
+    enc_concern(&e, 0x20, "b", 2);
+    enc_str(&e, 1000, "opaque");
+    enc_str(&e, 1000, "twice");
+    CHECK_EQ(merge_record_create(D, &fast, e.b, e.n, 77, dev1), 0);
+    CHECK_EQ(create_general(&gen, e.b, e.n, 77), 0);
+    check_same_state(&fast, &gen);
+
+    /* declined, record unchanged: not canonical (general path sorts), or invalid (general
+     * path reports the error) */
+    uint8_t keep_body[4096], keep_clocks[4096];
+    size_t kb = fast.body_len, kc = fast.clocks_len;
+    memcpy(keep_body, fast.body, kb);
+    memcpy(keep_clocks, fast.clocks, kc);
+    struct enc bad[7];
+    for (int i = 0; i < 7; i++)
+        bad[i].n = 0;
+    enc_str(&bad[0], 3, "Gao"); /* fields out of order */
+    enc_str(&bad[0], 1, "GAO");
+    enc_concern(&bad[1], 0x20, "b", 2); /* elements out of id order */
+    enc_concern(&bad[1], 0x10, "a", 1);
+    enc_concern(&bad[2], 0x10, "a", 1); /* the same element twice */
+    enc_concern(&bad[2], 0x10, "b", 2);
+    enc_str(&bad[3], 3, "Gao"); /* a singular field twice */
+    enc_str(&bad[3], 3, "Bourem");
+    enc_bytes(&bad[4], 3, "\xff\xfe", 2); /* invalid UTF-8 */
+    enc_uint(&bad[5], 3, 7);              /* wrong wire type */
+    enc_uint(&bad[6], 13, 1);             /* plain repeated field scattered */
+    enc_str(&bad[6], 18, "x");
+    enc_uint(&bad[6], 13, 2);
+    int general_ok[7] = {1, 1, 1, 0, 0, 0, 0};
+    for (int i = 0; i < 7; i++) {
+        CHECK_EQ(merge_record_create(D, &fast, bad[i].b, bad[i].n, 5, dev1), 1);
+        CHECK_EQ(fast.body_len, kb);
+        CHECK_MEM(fast.body, keep_body, kb);
+        CHECK_EQ(fast.clocks_len, kc);
+        CHECK_MEM(fast.clocks, keep_clocks, kc);
+        struct merge_record g;
+        merge_record_init(&g);
+        int rc = create_general(&g, bad[i].b, bad[i].n, 5);
+        CHECK_EQ(rc == 0, general_ok[i]);
+        merge_record_close(&g);
+    }
+    CHECK_EQ(merge_record_create(D, &fast, body, 3, 5, dev1), 1);  /* truncated */
+    CHECK_EQ(merge_record_create(D, &fast, e.b, e.n, 0, dev1), 1); /* hlc 0 */
+    CHECK_EQ(merge_record_create(D, &fast, e.b, e.n, 5, NULL), 1); /* no device */
+    merge_record_close(&fast);
+    merge_record_close(&gen);
+}
+
 static void test_merge_state_ops_round_trip(void)
 {
     uint8_t body[4096];
@@ -873,6 +966,7 @@ int main(int argc, char **argv)
     RUN(test_merge_canonical_output);
     RUN(test_merge_op_check_rejects);
     RUN(test_merge_split_apply_equals_body);
+    RUN(test_merge_create_equals_split_apply);
     RUN(test_merge_state_ops_round_trip);
     RUN(test_merge_state_ops_rebuild);
     RUN(test_merge_open_conflicts_order_independent);

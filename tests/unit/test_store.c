@@ -1044,6 +1044,130 @@ static void test_store_body_on_existing_record(void)
     close_and_remove(st);
 }
 
+/* 1 if SQLite's plan for sql mentions `what` (an index name). */
+static int plan_uses(const char *sql, const char *what)
+{
+    sqlite3 *db;
+    char q[512];
+    int found = 0;
+    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+    CHECK_EQ(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *s;
+    CHECK_EQ(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(s, 3);
+        if (d && strstr(d, what))
+            found = 1;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return found;
+}
+
+/* A new record's body takes the one-pass path when canonical and the general path otherwise;
+ * both store the canonical body, extract the index columns and refuse what must be refused
+ * (region field, UTF-8, clock bound) without a trace. Coordinators' queries use the indexes
+ * that remain (region+date+commune, feed for "recently updated"). */
+static void test_store_new_record_paths(void)
+{
+    struct store *st = open_fresh();
+    struct session col;
+    make_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    struct store_change_result res[1];
+    struct tchange t;
+
+    /* canonical (protobuf-c output): stored byte for byte, index columns extracted */
+    tc_new(&t, 1, 1, "GAO", "Résumé de la consultation", hlc_make(NOW_MS, 0));
+    apply_one(st, &col, &t, res);
+    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
+    char sql[256];
+    CHECK_EQ(query_int("SELECT count(*) FROM records WHERE commune='Gao' AND cdate=20261121 AND "
+                       "region='GAO' AND deleted=0"),
+             1);
+    snprintf(sql, sizeof sql, "SELECT length(body) = %zu FROM records", t.ch.body.len);
+    CHECK_EQ(query_int(sql), 1);
+    CHECK_EQ(query_int("SELECT count(*) FROM history WHERE created=1"), 1);
+    tc_free(&t);
+
+    /* not canonical (commune before region): general path, stored sorted */
+    uint8_t body[64];
+    size_t n = enc_string(body, 3, "Bourem");
+    n += enc_string(body + n, 1, "GAO");
+    tc_new(&t, 2, 2, "GAO", NULL, hlc_make(NOW_MS, 1));
+    t.ch.body.data = body;
+    t.ch.body.len = n;
+    apply_one(st, &col, &t, res);
+    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
+    CHECK_EQ(query_int("SELECT hex(substr(body, 1, 1)) = '0A' AND commune = 'Bourem' FROM "
+                       "records WHERE rid = 2"),
+             1);
+
+    /* refused, nothing stored: body's region field says another region; invalid UTF-8;
+     * clock beyond the bound */
+    uint8_t *other;
+    tc_new(&t, 3, 3, "GAO", NULL, hlc_make(NOW_MS, 2));
+    t.ch.body.len = make_report(&other, "MENAKA", "Ménaka", "autre région");
+    t.ch.body.data = other;
+    apply_one(st, &col, &t, res);
+    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
+    CHECK_EQ(res[0].code, FIELDSYNC_EREGION);
+    free(other);
+    n = enc_string(body, 1, "GAO");
+    n += enc_string(body + n, 18, "ab");
+    body[n - 1] = 0xff;
+    t.ch.body.data = body;
+    t.ch.body.len = n;
+    apply_one(st, &col, &t, res);
+    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
+    CHECK(res[0].code == FIELDSYNC_EUTF8 || res[0].code == FIELDSYNC_ESCHEMA);
+    tc_new(&t, 3, 3, "GAO", "trop tôt", hlc_make(NOW_MS + 3600 * 1000, 0));
+    apply_one(st, &col, &t, res);
+    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
+    CHECK_EQ(res[0].code, FIELDSYNC_ECLOCK);
+    tc_free(&t);
+    CHECK_EQ(query_int("SELECT count(*) FROM records"), 2);
+    CHECK_EQ(query_int("SELECT count(*) FROM history"), 2);
+    CHECK_EQ(query_int("SELECT hw FROM delivery"), 2);
+
+    /* the same id again with a body: general path, merged into the stored record */
+    tc_new(&t, 3, 1, "GAO", "Résumé corrigé", hlc_make(NOW_MS, 5));
+    apply_one(st, &col, &t, res);
+    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
+    CHECK_EQ(query_int("SELECT count(*) FROM records"), 2);
+    CHECK_EQ(query_int("SELECT count(*) FROM history WHERE rid = 1"), 2);
+    tc_free(&t);
+    /* an edit of the summary keeps the index columns; an edit of the commune moves them */
+    tc_new(&t, 4, 1, "GAO", NULL, hlc_make(NOW_MS, 6));
+    tc_set(&t, 18, "Résumé final", 0, 0, NULL);
+    apply_one(st, &col, &t, res);
+    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
+    CHECK_EQ(query_int("SELECT commune = 'Gao' AND cdate = 20261121 FROM records WHERE rid = 1"),
+             1);
+    tc_new(&t, 5, 1, "GAO", NULL, hlc_make(NOW_MS, 7));
+    tc_set(&t, 3, "Ansongo", 0, 0, NULL);
+    apply_one(st, &col, &t, res);
+    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
+    CHECK_EQ(
+        query_int("SELECT commune = 'Ansongo' AND cdate = 20261121 FROM records WHERE rid = 1"), 1);
+
+    CHECK(plan_uses("SELECT id FROM records WHERE region='GAO' AND cdate BETWEEN 20260101 AND "
+                    "20261231",
+                    "records_region"));
+    CHECK(
+        plan_uses("SELECT id FROM records WHERE region='GAO' AND commune='Gao'", "records_region"));
+    CHECK(plan_uses("SELECT id, updated_ms FROM records ORDER BY server_seq DESC LIMIT 20",
+                    "records_feed"));
+    /* history is clustered by seq (appends); a record's rows come through history_rid */
+    CHECK(plan_uses("SELECT seq, device, device_seq, hlc, server_ms, ops, created FROM history "
+                    "WHERE rid=1 ORDER BY seq",
+                    "history_rid"));
+    CHECK_EQ(query_int("SELECT max(seq) = (SELECT max(server_seq) FROM records) FROM history"), 1);
+    CHECK_EQ(query_int("SELECT count(*) FROM sqlite_master WHERE type='index' AND name IN "
+                       "('records_updated', 'records_cdate')"),
+             0);
+    close_and_remove(st);
+}
+
 int main(void)
 {
     RUN(test_store_migrate_from_empty);
@@ -1059,5 +1183,6 @@ int main(void)
     RUN(test_store_rejects_bad_input);
     RUN(test_store_delete_record);
     RUN(test_store_body_on_existing_record);
+    RUN(test_store_new_record_paths);
     return 0;
 }

@@ -1,13 +1,11 @@
 /*
- * net: framed protobuf messages over the client's TLS connection, and the authenticated
- * session (Hello/Welcome) that fieldsync_sync runs on. See net.c.
+ * wire: framed protobuf messages over the client's TLS connection. See wire.c.
  */
-#ifndef FIELDSYNC_NET_H
-#define FIELDSYNC_NET_H
+#ifndef FIELDSYNC_WIRE_H
+#define FIELDSYNC_WIRE_H
 
 #include "internal.h"
 
-#include "hlc.h"
 #include "sync.pb-c.h"
 
 struct wire {
@@ -31,19 +29,5 @@ int wire_error(struct wire *w, const Fieldsync__Error *e);
 /* Next frame, which must answer request_id with message kind (an Error becomes its code). */
 int wire_expect(struct wire *w, uint32_t request_id, Fieldsync__Frame__MsgCase kind,
                 Fieldsync__Frame **out);
-
-/* An authenticated session. */
-struct session {
-    struct wire w;
-    struct lstore_device dev; /* as read at open, clock fields updated */
-    struct hlc hlc;
-    int resumed;
-    uint32_t max_frame, max_batch, max_ops, max_in_flight, max_page;
-    uint64_t max_clock_ahead_ms;
-    uint64_t server_high_water;
-};
-
-int session_open(struct session *s, fieldsync_client *c, uint32_t connect_ms, uint32_t io_ms);
-void session_close(struct session *s);
 
 #endif

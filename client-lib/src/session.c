@@ -1,115 +1,14 @@
 /*
- * net: framed protobuf over the TLS connection (4-byte big-endian length + one Frame), the
- * session handshake (Hello/Welcome) and enrolment. Every length read from the network is
- * checked against the limit in force before anything is allocated for it. Incoming frames are
- * unpacked into a per-connection arena (no malloc per field); outgoing ones are packed into a
- * reused buffer. A server Error frame becomes its FIELDSYNC_E* code with the server's message
- * in the handle's message.
+ * session: the authenticated session fieldsync_sync runs on (connect with the stored server and
+ * CA, Hello, Welcome: limits, clock offset, HLC), and enrolment (Enroll/EnrollResult, stored
+ * durably with the CA). The credential is zeroed when a session closes.
  */
-#include "net.h"
+#include "session.h"
 
-#include "error.h"
 #include "frame.h"
-#include "hlc.h"
 
 #include <stdio.h>
 #include <string.h>
-
-void wire_init(struct wire *w, fieldsync_client *c, struct tls_client *t)
-{
-    memset(w, 0, sizeof *w);
-    w->c = c;
-    w->t = t;
-    w->max_frame = FRAME_MAX_PREAUTH;
-    fieldsync__arena_init(&w->arena, c);
-}
-
-void wire_close(struct wire *w)
-{
-    fieldsync__buf_free(w->c, &w->out);
-    fieldsync__buf_free(w->c, &w->in);
-    fieldsync__arena_close(&w->arena);
-    if (w->t)
-        tls_client_close(w->t);
-    w->t = NULL;
-}
-
-int wire_send(struct wire *w, const Fieldsync__Frame *f)
-{
-    size_t need = frame_encoded_size(f);
-    int rc;
-    w->out.len = 0;
-    if ((rc = fieldsync__buf_reserve(w->c, &w->out, need)) < 0)
-        return rc;
-    size_t n = frame_encode(f, w->out.p, w->out.cap);
-    if (n == 0)
-        return fieldsync__fail(w->c, FIELDSYNC_EINTERNAL, "frame encoding failed");
-    return tls_client_write(w->t, w->out.p, n);
-}
-
-int wire_send_raw(struct wire *w, const uint8_t *payload, size_t len)
-{
-    uint8_t hdr[FRAME_HEADER_LEN];
-    int rc;
-    frame_put_len(hdr, (uint32_t)len);
-    if ((rc = tls_client_write(w->t, hdr, sizeof hdr)) < 0)
-        return rc;
-    return tls_client_write(w->t, payload, len);
-}
-
-int wire_recv(struct wire *w, Fieldsync__Frame **out)
-{
-    uint8_t hdr[FRAME_HEADER_LEN];
-    int rc;
-    *out = NULL;
-    if ((rc = tls_client_read(w->t, hdr, sizeof hdr)) < 0)
-        return rc;
-    uint32_t len = frame_get_len(hdr);
-    /* The server's frames may be as large as the session's max_frame (a pull page). */
-    uint32_t limit = w->max_frame > FRAME_MAX_DEFAULT ? w->max_frame : FRAME_MAX_DEFAULT;
-    if (len > limit)
-        return fieldsync__fail(w->c, FIELDSYNC_EFRAMESIZE,
-                               "the server sent a %u-byte frame (limit %u)", len, limit);
-    w->in.len = 0;
-    if ((rc = fieldsync__buf_reserve(w->c, &w->in, len)) < 0)
-        return rc;
-    if ((rc = tls_client_read(w->t, w->in.p, len)) < 0)
-        return rc;
-    fieldsync__arena_reset(&w->arena);
-    if ((rc = frame_decode(w->in.p, len, &w->arena.pb, out)) < 0)
-        return fieldsync__fail(w->c, rc, "malformed frame from the server");
-    return 0;
-}
-
-int wire_error(struct wire *w, const Fieldsync__Error *e)
-{
-    int rc = error_from_wire((int)e->code);
-    return fieldsync__fail(w->c, rc, "server: %s (%s)", e->message ? e->message : "",
-                           fieldsync_err_name(rc));
-}
-
-/* Wait for the answer to request_id, of the given kind. */
-int wire_expect(struct wire *w, uint32_t request_id, Fieldsync__Frame__MsgCase kind,
-                Fieldsync__Frame **out)
-{
-    int rc;
-    Fieldsync__Frame *f;
-    for (;;) {
-        if ((rc = wire_recv(w, &f)) < 0)
-            return rc;
-        if (f->msg_case == FIELDSYNC__FRAME__MSG_ERROR &&
-            (f->request_id == request_id || f->request_id == 0))
-            return wire_error(w, f->error);
-        if (f->msg_case == FIELDSYNC__FRAME__MSG_PONG)
-            continue;
-        if (f->request_id != request_id || f->msg_case != kind)
-            return fieldsync__fail(w->c, FIELDSYNC_EPROTO,
-                                   "unexpected frame from the server (request %u, message %d)",
-                                   f->request_id, (int)f->msg_case);
-        *out = f;
-        return 0;
-    }
-}
 
 /* ---- session ---- */
 
@@ -191,6 +90,14 @@ int session_open(struct session *s, fieldsync_client *c, uint32_t connect_ms, ui
     hlc_update(&s->hlc, wl->server_hlc,
                (uint64_t)((int64_t)fieldsync__wall_ms(c) + s->dev.clock_offset_ms));
     if ((rc = lstore_set_clock(c, s->hlc.last, s->dev.clock_offset_ms)) < 0)
+        goto out;
+    /* An operator may have changed the device's role or regions since enrolment. */
+    char regions[FS_REGIONS_MAX + 1] = "";
+    for (size_t i = 0; i < wl->n_regions; i++) {
+        size_t have = strlen(regions);
+        snprintf(regions + have, sizeof regions - have, "%s%s", i ? "," : "", wl->regions[i]);
+    }
+    if ((rc = lstore_set_scope(c, (int)wl->role, regions, wl->own_only)) < 0)
         goto out;
     rc = 0;
 out:
