@@ -564,12 +564,11 @@ int main(int argc, char **argv)
            c_raw * us, "id BLOB PK + body");
     printf("%-42s %10.0f %7.2f %8.1f %llu txns, avg %.0f reports/txn, max %llu\n",
            "store: new reports, group commit (writer)", r_group, r_group / r_raw, c_group * us,
-           (unsigned long long)ws_new.groups,
-           (double)ws_new.jobs * BATCH / (double)ws_new.groups,
+           (unsigned long long)ws_new.groups, (double)ws_new.jobs * BATCH / (double)ws_new.groups,
            (unsigned long long)ws_new.max_group * BATCH);
     printf("%-42s %10.0f %7.2f %8.1f %zu reports, 16 per txn\n",
-           "store: new reports, txn per batch", r_txn, r_txn / r_raw,
-           c_txn * 1e6 / (double)n_txn, n_txn);
+           "store: new reports, txn per batch", r_txn, r_txn / r_raw, c_txn * 1e6 / (double)n_txn,
+           n_txn);
     printf("%-42s %10.0f %7s %8.1f %s\n", "raw SQLite upsert of body (1000 rows/txn)", r_raw_up,
            "1.00", c_raw_up * us, "random existing ids, ~1 KB body");
     printf("%-42s %10.0f %7.2f %8.1f %llu txns, avg %.0f reports/txn\n",
