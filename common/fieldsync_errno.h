@@ -36,6 +36,7 @@
     XX(ECOLLECTION, 26, "unknown collection")                                                      \
     XX(ESHUTDOWN, 27, "server shutting down")                                                      \
     XX(EINTERNAL, 28, "internal error")                                                            \
-    XX(ECONNECT, 29, "could not connect")
+    XX(ECONNECT, 29, "could not connect")                                                          \
+    XX(ERECORDSIZE, 30, "record would grow past the record size limit")
 
 #endif

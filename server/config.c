@@ -42,6 +42,8 @@ static const struct opt opts[] = {
     {"max-frame", K_U32, F(max_frame), "bytes per frame after Hello (1048576)"},
     {"max-batch", K_U32, F(max_batch), "changes per push batch (256)"},
     {"max-ops", K_U32, F(max_ops), "operations per change (512)"},
+    {"max-record", K_U32, F(max_record),
+     "bytes of body + field clocks per record; at most half of max-frame (0 = that half)"},
     {"max-in-flight", K_U32, F(max_in_flight), "requests in flight per connection (8)"},
     {"max-page", K_U32, F(max_page), "records per pull page (500)"},
     {"max-output", K_U32, F(max_output),
@@ -302,6 +304,22 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
         if ((rc = config_set(c, name, v, err, errlen)) < 0)
             return rc;
     }
+    return config_check(c, err, errlen);
+}
+
+int config_check(const struct config *c, char *err, size_t errlen)
+{
+    /* A record must fit one pull page (one frame) beside its clocks and conflicts, or every
+     * device of its region would fail its pull at it for ever. */
+    if (c->max_record > c->max_frame / 2) {
+        snprintf(err, errlen, "--max-record %u is over half of --max-frame %u", c->max_record,
+                 c->max_frame);
+        return FIELDSYNC_EINVAL;
+    }
+    if (c->max_frame < c->max_frame_preauth || c->max_frame_preauth < 512) {
+        snprintf(err, errlen, "--max-frame-preauth must be at least 512 and at most --max-frame");
+        return FIELDSYNC_EINVAL;
+    }
     return 0;
 }
 
@@ -309,6 +327,8 @@ void config_finish(struct config *c)
 {
     if (!c->port_file[0])
         snprintf(c->port_file, sizeof c->port_file, "%.500s/port", c->data_dir);
+    if (!c->max_record)
+        c->max_record = c->max_frame / 2;
 }
 
 void config_usage(FILE *f)

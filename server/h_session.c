@@ -137,6 +137,7 @@ static void hello_done(struct writer_job *job)
     lim.max_frame = cfg->max_frame;
     lim.max_batch = cfg->max_batch;
     lim.max_ops = cfg->max_ops;
+    lim.max_record = cfg->max_record;
     lim.max_in_flight = cfg->max_in_flight;
     lim.max_page = cfg->max_page;
     lim.max_clock_ahead_ms = cfg->max_clock_ahead_ms;

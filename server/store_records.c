@@ -686,8 +686,23 @@ static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_ch
     return 0;
 }
 
+/* Would rec, as merged, pass the record size limit? Such a record could not travel in one pull
+ * page, so every device of its region would fail its pull at it. */
+static int too_big(const struct apply *a, const struct rec *rec)
+{
+    return a->ctx->max_record && rec->m.body_len + rec->m.clocks_len > a->ctx->max_record;
+}
+
+static int reject_size(const struct apply *a, const struct rec *rec,
+                       struct store_change_result *res)
+{
+    return reject(res, FIELDSYNC_ERECORDSIZE, "the record would take %zu bytes; the limit is %u",
+                  rec->m.body_len + rec->m.clocks_len, a->ctx->max_record);
+}
+
 /* Merge the collected ops into rec (one parse, one re-encoding for all of them), adding the
- * history ops (not for a creation) and writing the conflicts. */
+ * history ops (not for a creation) and writing the conflicts. 1 when the merged record is over
+ * the size limit (nothing written), 0 done, <0 failure. */
 static int merge_ops(struct apply *a, struct rec *rec, int created, int *changed,
                      uint32_t *n_conflicts)
 {
@@ -704,6 +719,8 @@ static int merge_ops(struct apply *a, struct rec *rec, int created, int *changed
     }
     if ((rc = merge_apply_many(a->coll->desc, &rec->m, a->ops, a->n_ops, a->res)) < 0)
         return rc == FIELDSYNC_ENOMEM ? rc : FIELDSYNC_EINTERNAL;
+    if (too_big(a, rec))
+        return 1; /* nothing written yet: the caller rejects the change */
     for (size_t i = 0; i < a->n_ops; i++) {
         const struct merge_op *op = &a->ops[i];
         const struct merge_result *mr = &a->res[i];
@@ -773,6 +790,10 @@ static int create_fast(struct apply *a, const Fieldsync__Change *ch, struct rec 
     if ((rc = merge_record_create(a->coll->desc, &rec->m, ch->body.data, ch->body.len, ch->hlc,
                                   a->device)) != 0)
         return rc;
+    if (too_big(a, rec)) {
+        reject_size(a, rec, res);
+        return 0;
+    }
     /* The region field, if the body has one, must say the change's region. */
     struct collection_index ix;
     if (collections_index(a->coll, rec->m.body, rec->m.body_len, &ix) < 0)
@@ -822,6 +843,8 @@ static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec
         if ((rc = merge_record_load(&rec->m, NULL, 0, NULL, 0)) < 0 ||
             (rc = merge_ops(a, rec, 1, &changed, &n_conflicts)) < 0)
             return rc;
+        if (rc == 1)
+            return reject_size(a, rec, res);
         uint64_t seq = a->next_seq + 1;
         if ((rc = rec_write(a, ch, rec, seq, NULL)) < 0)
             return rc;
@@ -857,6 +880,8 @@ static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec
     changed = created;
     if ((rc = merge_ops(a, rec, created, &changed, &n_conflicts)) < 0)
         return rc;
+    if (rc == 1)
+        return reject_size(a, rec, res);
     for (size_t i = 0; i < ch->n_resolves; i++) {
         if ((rc = conflict_resolve(a, ch->resolves[i], ch->hlc)) < 0)
             return rc;

@@ -21,6 +21,7 @@ struct store_apply_ctx {
     uint64_t now_ms;             /* server wall time for the clock bound and timestamps */
     uint64_t max_clock_ahead_ms; /* an op stamped later than now_ms + this is refused */
     uint32_t max_ops;            /* operations per change */
+    uint32_t max_record;         /* body + clocks bytes per record; 0 = no limit */
 };
 
 #define STORE_MSG_MAX 160

@@ -17,12 +17,3 @@ endforeach()
 fs_test(NAME test_frame_hardening SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_frame_hardening.c
         LIBS fs_common LABELS hardening)
 
-# Known gaps: cases that fail until the server closes them (docs/security.md, "Known gaps").
-# Off by default so the suite stays green; -DFS_KNOWN_GAPS=ON to run them.
-option(FS_KNOWN_GAPS "Register the hardening tests of known, still open gaps" OFF)
-if(FS_KNOWN_GAPS)
-  fs_test(NAME test_bad_input_gaps
-          SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_bad_input_gaps.c ${FS_BI_UTIL}
-          LIBS fs_testsupport fs_server TIMEOUT 60 LABELS integration hardening gaps)
-  target_include_directories(test_bad_input_gaps PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/integration)
-endif()

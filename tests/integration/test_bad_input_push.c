@@ -541,6 +541,75 @@ static void test_bad_input_pull_odd_requests(void)
     bi_check(&env);
 }
 
+/* A record grows past what one pull page (one frame) can carry, one acknowledged change at a
+ * time: twelve concerns of 95 KB each, every change well within max_frame and max_ops. The
+ * server refuses the change that would make the record larger than max_record (half a frame)
+ * with ERROR_RECORD_SIZE, and the record stays pullable (else every device of the region
+ * would fail its pull at this record, for ever). */
+static void test_bad_input_record_grows_past_a_frame(void)
+{
+    struct testclient *c = bi_session(&env);
+    uint8_t id[16], body[256];
+    bi_new_id(id);
+    size_t n = bi_report(body, sizeof body, "GAO", "Grows");
+    Fieldsync__Change ch;
+    bi_change(&ch, ++env.bad_seq, id, "GAO", bi_hlc_now(), body, n);
+    CHECK_EQ(bi_push_one(c, &ch, NULL), FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
+
+    size_t dlen = 95 * 1024;
+    char *desc = malloc(dlen + 1);
+    uint8_t *val = malloc(dlen + 256);
+    CHECK(desc && val);
+    memset(desc, 'a', dlen);
+    desc[dlen] = '\0';
+    int rejected = 0;
+    for (int i = 0; i < 12 && !rejected; i++) {
+        uint8_t eid[16];
+        bi_new_id(eid);
+        Fieldsync__Concern k = FIELDSYNC__CONCERN__INIT;
+        k.id.data = eid;
+        k.id.len = 16;
+        k.description = desc;
+        /* FieldOp.value: the element as it appears in the report (field 14, tagged). */
+        Fieldsync__ConsultationReport r = FIELDSYNC__CONSULTATION_REPORT__INIT;
+        Fieldsync__Concern *kp = &k;
+        r.concerns = &kp;
+        r.n_concerns = 1;
+        size_t vl = fieldsync__consultation_report__pack(&r, val);
+        Fieldsync__FieldOp op = FIELDSYNC__FIELD_OP__INIT, *opp = &op;
+        op.field = 14;
+        op.element_id.data = eid;
+        op.element_id.len = 16;
+        op.value.data = val;
+        op.value.len = vl;
+        bi_change(&ch, ++env.bad_seq, id, "GAO", bi_hlc_now(), NULL, 0);
+        ch.ops = &opp;
+        ch.n_ops = 1;
+        int err = 0;
+        int st = bi_push_one(c, &ch, &err);
+        if (st == FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED) {
+            CHECK_EQ(err, FIELDSYNC_ERECORDSIZE);
+            CHECK_INT(i, >=, 4); /* 5 x 95 KB fit in 512 KiB: the limit is not hit early */
+            rejected = 1;
+        } else
+            CHECK_EQ(st, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
+    }
+    free(desc);
+    free(val);
+    size_t cap = 64u << 20;
+    uint8_t *out = malloc(cap);
+    CHECK(out != NULL);
+    size_t got = bi_pull_record(env.healthy, id, out, cap);
+    fprintf(stderr, "   record pulled as a %zu-byte RecordState (rejected a change: %d)\n", got,
+            rejected);
+    free(out);
+    testclient_close(c);
+    CHECK(rejected);
+    CHECK(got > 0);
+    CHECK_INT(got + 64, <=, FRAME_MAX_DEFAULT);
+    bi_check(&env);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -581,6 +650,7 @@ int main(void)
     RUN(test_bad_input_huge_repeated_count);
     RUN(test_bad_input_body_many_fields);
     RUN(test_bad_input_pull_odd_requests);
+    RUN(test_bad_input_record_grows_past_a_frame);
 
     testclient_close(multi);
     testclient_close(bad);
