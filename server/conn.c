@@ -14,8 +14,14 @@
  * does not read its replies cannot make us buffer without bound); past twice that it is cut;
  * a paused connection that stays silent meets the idle timeout.
  *
- * Invariants: closing is idempotent; the struct is freed only after both handles' close
- * callbacks ran and every conn_ref is dropped. Replies to a closing connection are dropped.
+ * Local connections (conn_open_local) have no socket and no TLS: the caller hands plaintext
+ * bytes in (conn_local_input, as one read burst) and every frame sent goes to its callback.
+ * Everything else (frame limits, session state, timers, dispatch, in-flight accounting,
+ * closing) is the same code as for an accepted connection. For fuzzing and in-process tests.
+ *
+ * Invariants: closing is idempotent; the struct is freed only after its handles' close
+ * callbacks ran (the timer, and the TCP stream unless local) and every conn_ref is dropped.
+ * Replies to a closing connection are dropped.
  * Depends on tls, frame, arena, dispatch, auth (rate buckets), log; never on the store.
  */
 #include "conn_internal.h"
@@ -45,7 +51,9 @@ struct conn {
     struct server *s;
     struct conn_list *list;
     struct conn *prev, *next;
-    struct tls_conn *tls;
+    struct tls_conn *tls; /* NULL when local */
+    conn_output_cb local_out;
+    void *local_user;
     struct frame_reader fr;
     struct arena arena;
     struct session sess;
@@ -57,7 +65,7 @@ struct conn {
     unsigned refs;
     int handles_open;
     unsigned authed : 1, auth_pending : 1, closing : 1, hard_closed : 1, paused : 1, arena_live : 1,
-        in_read : 1;
+        in_read : 1, local : 1;
 };
 
 struct wreq {
@@ -169,10 +177,12 @@ static void hard_close(struct conn *c)
         return;
     c->hard_closed = 1;
     c->closing = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->tcp, on_handle_close);
     uv_close((uv_handle_t *)&c->timer, on_handle_close);
+    if (!c->local) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_close((uv_handle_t *)&c->tcp, on_handle_close);
+    }
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -203,7 +213,7 @@ static void on_write(uv_write_t *req, int status)
 /* Hand whatever TLS produced to the socket. */
 static void flush(struct conn *c)
 {
-    if (c->hard_closed)
+    if (c->hard_closed || c->local)
         return;
     uint8_t *buf;
     size_t n = tls_conn_take_output(c->tls, &buf);
@@ -247,9 +257,11 @@ void conn_close(struct conn *c, const char *reason)
         return;
     c->closing = 1;
     log_info("event=conn_close peer=%s reason=%s", c->peer, reason);
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    tls_conn_close_notify(c->tls);
-    flush(c);
+    if (!c->local) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        tls_conn_close_notify(c->tls);
+        flush(c);
+    }
     if (c->hard_closed)
         return;
     if (c->out_queued == 0) {
@@ -281,15 +293,22 @@ static void send_frame(struct conn *c, uint32_t request_id, const Fieldsync__Fra
         hard_close(c);
         return;
     }
-    int rc =
-        frame_encode(&copy, buf, n) == n ? tls_conn_write(c->tls, buf, n) : FIELDSYNC_EINTERNAL;
+    int rc = FIELDSYNC_EINTERNAL;
+    if (frame_encode(&copy, buf, n) == n) {
+        rc = 0;
+        if (c->local)
+            c->local_out(c->local_user, buf, n);
+        else
+            rc = tls_conn_write(c->tls, buf, n);
+    }
     /* Replies may carry secrets (EnrollResult): wipe the plaintext copy. */
     tls_zeroize(buf, n);
     if (buf != small)
         free(buf);
     if (rc < 0) {
-        char e[200];
-        tls_conn_errstr(c->tls, e, sizeof e);
+        char e[200] = "frame encoding";
+        if (!c->local)
+            tls_conn_errstr(c->tls, e, sizeof e);
         log_error("event=conn_send_fail peer=%s code=%s err=\"%s\"", c->peer, error_name(rc), e);
         hard_close(c);
         return;
@@ -412,7 +431,7 @@ static void on_timer(uv_timer_t *t)
         return;
     }
     if (!c->authed) {
-        if (!tls_conn_handshake_done(c->tls)) {
+        if (!c->local && !tls_conn_handshake_done(c->tls)) {
             log_info("event=conn_timeout peer=%s phase=tls", c->peer);
             hard_close(c);
         } else {
@@ -461,6 +480,21 @@ static void drain_frames(struct conn *c)
     }
 }
 
+/* After a read burst: send the replies it produced, then give back what it used. */
+static void end_burst(struct conn *c)
+{
+    flush(c);
+    if (c->closing)
+        return;
+    frame_reader_shrink(&c->fr);
+    if (c->arena_live) {
+        size_t limit = c->arena.limit;
+        arena_close(&c->arena);
+        arena_init(&c->arena, ARENA_BLOCK, limit);
+        c->arena_live = 0;
+    }
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = st->data;
@@ -480,17 +514,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     c->in_read = 1;
     process_input(c, (size_t)nread);
     c->in_read = 0;
-    flush(c);
-    if (c->closing)
-        return;
-    /* Idle again: give back what a burst used. */
-    frame_reader_shrink(&c->fr);
-    if (c->arena_live) {
-        size_t limit = c->arena.limit;
-        arena_close(&c->arena);
-        arena_init(&c->arena, ARENA_BLOCK, limit);
-        c->arena_live = 0;
-    }
+    end_burst(c);
     tls_zeroize(plain_buf, sizeof plain_buf);
 }
 

@@ -143,6 +143,7 @@ void h_push(struct conn *c, const Fieldsync__Frame *f, const uint8_t *payload, s
     job->ctx.max_clock_ahead_ms = cfg->max_clock_ahead_ms;
     job->ctx.max_ops = cfg->max_ops;
     job->ctx.max_record = cfg->max_record;
+    job->ctx.reported_hw = f->push->device_high_water;
     job->n = n;
     job->results = (struct store_change_result *)(job + 1);
     job->payload = (uint8_t *)(job->results + n);

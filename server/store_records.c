@@ -282,12 +282,14 @@ static int delivery_flush(struct apply *a)
     }
     s = store_stmt(st, STMT_DEVICE_APPLIED,
                    "UPDATE devices SET applied_hw=MAX(applied_hw, ?2), "
-                   "changes_received=changes_received+?3 WHERE id=?1");
+                   "changes_received=changes_received+?3, reported_hw=MAX(reported_hw, ?4) "
+                   "WHERE id=?1");
     if (!s)
         return FIELDSYNC_ESTORE;
     sqlite3_bind_blob(s, 1, a->device, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (int64_t)a->max_seq);
     sqlite3_bind_int64(s, 3, (int64_t)a->n_applied);
+    sqlite3_bind_int64(s, 4, (int64_t)a->ctx->reported_hw);
     r = sqlite3_step(s);
     sqlite3_reset(s);
     return r == SQLITE_DONE ? 0 : store_fail(st, "device applied_hw");

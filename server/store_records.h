@@ -22,6 +22,7 @@ struct store_apply_ctx {
     uint64_t max_clock_ahead_ms; /* an op stamped later than now_ms + this is refused */
     uint32_t max_ops;            /* operations per change */
     uint32_t max_record;         /* body + clocks bytes per record; 0 = no limit */
+    uint64_t reported_hw;        /* the device's own high-water mark sent with the batch */
 };
 
 #define STORE_MSG_MAX 160

@@ -39,6 +39,7 @@ struct sync_ctx {
     struct fs_buf restamp; /* uint64_t[]: rejected for CLOCK_AHEAD, to re-stamp */
     struct fs_buf chg;     /* one packed change */
     struct fs_buf batch;   /* the PushBatch being built */
+    uint64_t high_water;   /* greatest device_seq numbered: sent in every PushBatch */
     struct fs_buf frame;   /* the Frame payload */
     uint32_t next_request;
     uint64_t server_hlc; /* latest server clock seen */
@@ -193,6 +194,8 @@ static int send_batch(struct sync_ctx *x, size_t *next, struct inflight *fl)
     x->frame.len = 0;
     if ((rc = fieldsync__buf_varint(c, &x->frame, (1u << 3) | 0)) < 0 ||
         (rc = fieldsync__buf_varint(c, &x->frame, fl->request_id)) < 0 ||
+        (rc = fieldsync__buf_varint(c, &x->batch, (2u << 3) | 0)) < 0 ||
+        (rc = fieldsync__buf_varint(c, &x->batch, x->high_water)) < 0 ||
         (rc = put_tag_len(c, &x->frame, 9, x->batch.len)) < 0 ||
         (rc = fieldsync__buf_put(c, &x->frame, x->batch.p, x->batch.len)) < 0)
         return rc;
@@ -338,6 +341,8 @@ static int restamp(struct sync_ctx *x)
             (rc = fieldsync__restamp_record(c, rid, bound, h)) < 0)
             break;
         rc = push_u64(c, &x->seqs, nseq);
+        if (nseq > x->high_water)
+            x->high_water = nseq;
     }
     if (rc == 0)
         rc = lstore_outbox_restamp(c, bound, h);
@@ -385,6 +390,10 @@ static int push(struct sync_ctx *x)
     x->seqs.len = 0;
     if ((rc = lstore_changes_unacked(c, collect_seq, &x->seqs)) < 0)
         return rc;
+    x->high_water = x->s.dev.next_seq ? x->s.dev.next_seq - 1 : 0;
+    for (size_t i = 0; i < n_u64(&x->seqs); i++)
+        if (u64_at(&x->seqs, i) > x->high_water)
+            x->high_water = u64_at(&x->seqs, i);
     x->p.done = 0;
     x->p.total = n_u64(&x->seqs);
     if ((rc = progress(x, FIELDSYNC_PHASE_PUSH)) < 0)

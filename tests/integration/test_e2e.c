@@ -199,6 +199,9 @@ static void test_e2e_concurrent_edits_converge_with_one_conflict(void)
 
     /* Offline, both edit the summary; B adds a concern too. */
     CHECK_EQ(fieldsync_set_string(a.c, id, F_SUMMARY, "Résumé d'Amina : vols de bétail"), 0);
+    /* Edits within one millisecond on two devices have no order (their HLCs differ only by
+     * counters); B's edit must be the later one in time for "the later edit wins". */
+    usleep(5000);
     CHECK_EQ(fieldsync_set_string(b.c, id, F_SUMMARY, "Résumé d'Ibrahim : axe Gao-Ansongo"), 0);
     add_concern(&b, id, "Vols de bétail sur l'axe Gao-Ansongo");
     dev_sync(&a);

@@ -217,6 +217,23 @@ static void test_client_sync_push_pull_conflict(void)
     fieldsync_close(b);
 }
 
+/* A number from the server's `devices --json` line of device `name` ("key":N). */
+static long long server_device_field(const char *name, const char *key)
+{
+    static char out[65536];
+    const char *args[] = {"devices", "--json", NULL};
+    CHECK_EQ(testserver_cli(&ts, args, out, sizeof out), 0);
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"name\":\"%s\"", name);
+    char *p = strstr(out, pat);
+    CHECK(p != NULL);
+    char *end = strchr(p, '}');
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    char *v = strstr(p, pat);
+    CHECK(v != NULL && v < end);
+    return strtoll(v + strlen(pat), NULL, 10);
+}
+
 static void test_client_sync_cancel_then_resume(void)
 {
     fieldsync_sync_stats st;
@@ -243,6 +260,9 @@ static void test_client_sync_cancel_then_resume(void)
     fieldsync_status s;
     CHECK_EQ(fieldsync_status_get(a, &s), 0);
     CHECK_EQ(s.pending_records, N - first); /* numbered, in flight or not sent: still pending */
+    /* The server knows how much the device holds: the batches carry the device's high-water
+     * mark (its edits were numbered after Hello, so Hello's mark said 0). */
+    CHECK_EQ(server_device_field("phone-c", "reported_hw"), N);
     /* The rest goes on the next sync; nothing is applied twice. */
     CHECK_EQ(sync_ok(a, &st), 0);
     CHECK_EQ(first + st.pushed + st.duplicates, N);
