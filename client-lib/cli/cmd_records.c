@@ -372,12 +372,25 @@ out:
     return code;
 }
 
+/* `add`/`remove` RECORD FIELD ...: the record and its list field named by pos[0], pos[1]. */
+static int load_list(struct cli *x, const char *const pos[], const char *usage,
+                     uint8_t id[FIELDSYNC_ID_LEN], fieldsync_record **rec,
+                     const ProtobufCFieldDescriptor **f)
+{
+    const ProtobufCMessageDescriptor *d = NULL;
+    int code = load(x, pos[0], id, rec, &d);
+    if (code == 0)
+        code = field_by_name(x, d, pos[1], f);
+    if (code == 0 && (*f)->label != PROTOBUF_C_LABEL_REPEATED)
+        code = cli_usage(x, usage, "%s is not a list: use `fieldsync set`", (*f)->name);
+    return code;
+}
+
 int cmd_records_add(struct cli *x, int argc, char **argv)
 {
     const char *pos[3];
     uint8_t id[FIELDSYNC_ID_LEN];
     fieldsync_record *rec = NULL;
-    const ProtobufCMessageDescriptor *d = NULL;
     const ProtobufCFieldDescriptor *f = NULL;
     ProtobufCMessage *el = NULL;
     json_t *j = NULL;
@@ -387,16 +400,9 @@ int cmd_records_add(struct cli *x, int argc, char **argv)
 
     if (code != 0)
         return code;
-    code = load(x, pos[0], id, &rec, &d);
+    code = load_list(x, pos, add_usage, id, &rec, &f);
     if (code != 0)
         goto out;
-    code = field_by_name(x, d, pos[1], &f);
-    if (code != 0)
-        goto out;
-    if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-        code = cli_usage(x, add_usage, "%s is not a list: use `fieldsync set`", f->name);
-        goto out;
-    }
     if (!cli_keyed(f)) {
         code = edit_plain_list(x, id, rec, f, pos[2], 1);
         goto out;
@@ -450,22 +456,14 @@ int cmd_records_remove(struct cli *x, int argc, char **argv)
     const char *pos[3];
     uint8_t id[FIELDSYNC_ID_LEN], eid[FIELDSYNC_ID_LEN];
     fieldsync_record *rec = NULL;
-    const ProtobufCMessageDescriptor *d = NULL;
     const ProtobufCFieldDescriptor *f = NULL;
     int code = cli_parse(x, argc, argv, NULL, remove_usage, pos, 3, 3, NULL, NULL, NULL);
 
     if (code != 0)
         return code;
-    code = load(x, pos[0], id, &rec, &d);
+    code = load_list(x, pos, remove_usage, id, &rec, &f);
     if (code != 0)
         goto out;
-    code = field_by_name(x, d, pos[1], &f);
-    if (code != 0)
-        goto out;
-    if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-        code = cli_usage(x, remove_usage, "%s is not a list: use `fieldsync set`", f->name);
-        goto out;
-    }
     if (!cli_keyed(f)) {
         code = edit_plain_list(x, id, rec, f, pos[2], 0);
         goto out;
