@@ -15,6 +15,8 @@
  */
 #include "cli_export.h"
 
+#include "uuid.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -202,7 +204,7 @@ static int scalar_text(struct cli_export *x, const ProtobufCFieldDescriptor *f, 
         *k = CELL_TEXT;
         if (b->len == 16) {
             char id[37];
-            cli_text_uuid_format(b->data, id);
+            uuid_format(b->data, id);
             return buf_put(x, len, id, 36);
         }
         snprintf(num, sizeof num, "(%zu bytes)", b->len);
@@ -239,29 +241,6 @@ static size_t name_push(struct cli_export *x, const char *suffix_sep, const char
     size_t n = strlen(x->name);
     snprintf(x->name + n, sizeof x->name - n, "%s%s%s", n ? suffix_sep : "", name, suffix);
     return n;
-}
-
-static size_t elem_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return 8;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    default:
-        return 4;
-    }
 }
 
 static int oneof_unset(const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m)
@@ -302,7 +281,7 @@ static int walk(struct cli_export *x, const ProtobufCMessageDescriptor *d,
                 if (e)
                     rc = buf_put(x, &len, ";", 1);
                 if (rc == 0)
-                    rc = scalar_text(x, f, arr + e * elem_size(f->type), &len, &k);
+                    rc = scalar_text(x, f, arr + e * cli_json_type_size(f->type), &len, &k);
             }
             if (rc == 0)
                 rc = emit(x, header, n ? CELL_TEXT : CELL_EMPTY, x->buf);

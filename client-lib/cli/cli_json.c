@@ -12,6 +12,8 @@
  */
 #include "cli_json.h"
 
+#include "uuid.h"
+
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -41,7 +43,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- field layout ------------------------------------------------------------------------ */
 
-static size_t type_size(ProtobufCType t)
+size_t cli_json_type_size(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT32:
@@ -108,7 +110,7 @@ static int is_zero(const ProtobufCFieldDescriptor *f, const void *p)
     }
     default: {
         static const uint8_t zeros[8];
-        return memcmp(p, zeros, type_size(f->type)) == 0;
+        return memcmp(p, zeros, cli_json_type_size(f->type)) == 0;
     }
     }
 }
@@ -205,7 +207,7 @@ static int value_to_json(const ProtobufCFieldDescriptor *f, const void *p, unsig
         const ProtobufCBinaryData *b = p;
         if (b->len == 16) {
             char buf[37];
-            cli_text_uuid_format(b->data, buf);
+            uuid_format(b->data, buf);
             j = json_string(buf);
         } else {
             char *s = cli_text_b64_encode(b->data, b->len);
@@ -271,7 +273,7 @@ static int msg_to_json(const ProtobufCMessage *m, unsigned flags, json_t **out, 
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t n = *(const size_t *)MEMBER(m, f->quantifier_offset);
             const char *arr = *(char *const *)MEMBER(m, f->offset);
-            size_t sz = type_size(f->type);
+            size_t sz = cli_json_type_size(f->type);
             if (n == 0 && !(flags & CLI_JSON_DEFAULTS)) {
                 path[saved] = '\0';
                 continue;
@@ -536,7 +538,8 @@ static int json_to_value(const ProtobufCFieldDescriptor *f, const json_t *j, voi
         if (!json_is_string(j))
             return wrong_type(path, "a string (UUID or base64)", j, err, errlen);
         const char *s = json_string_value(j);
-        if (cli_text_uuid_parse(s, id) == 0) {
+        /* The dashed form only: 32 hex digits are also valid base64. */
+        if (strlen(s) == UUID_STR_LEN && uuid_parse(s, id) == 0) {
             b->data = malloc(16);
             if (!b->data)
                 return FIELDSYNC_ENOMEM;
@@ -562,7 +565,7 @@ static int json_to_value(const ProtobufCFieldDescriptor *f, const json_t *j, voi
 static int json_to_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const json_t *v,
                          char *path, char *err, size_t errlen)
 {
-    size_t sz = type_size(f->type);
+    size_t sz = cli_json_type_size(f->type);
 
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
         if (!json_is_array(v))
@@ -675,7 +678,8 @@ void cli_json_swap_field(ProtobufCMessage *a, ProtobufCMessage *b,
                          const ProtobufCFieldDescriptor *f)
 {
     const ProtobufCMessageDescriptor *d = a->descriptor;
-    size_t sz = f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(void *) : type_size(f->type);
+    size_t sz =
+        f->label == PROTOBUF_C_LABEL_REPEATED ? sizeof(void *) : cli_json_type_size(f->type);
     size_t qsz = 0;
     unsigned char tmp[sizeof(ProtobufCBinaryData) > 8 ? sizeof(ProtobufCBinaryData) : 8];
 
@@ -683,8 +687,8 @@ void cli_json_swap_field(ProtobufCMessage *a, ProtobufCMessage *b,
         /* Members share storage: swap the widest member and the case. */
         for (unsigned i = 0; i < d->n_fields; i++)
             if (is_oneof(&d->fields[i]) && d->fields[i].quantifier_offset == f->quantifier_offset &&
-                type_size(d->fields[i].type) > sz)
-                sz = type_size(d->fields[i].type);
+                cli_json_type_size(d->fields[i].type) > sz)
+                sz = cli_json_type_size(d->fields[i].type);
         qsz = sizeof(uint32_t);
     } else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
         qsz = sizeof(size_t);

@@ -54,6 +54,10 @@ int cli_json_set_field(ProtobufCMessage *m, const char *name, const char *text,
 void cli_json_swap_field(ProtobufCMessage *a, ProtobufCMessage *b,
                          const ProtobufCFieldDescriptor *f);
 
+/* Bytes one value of a field of type t takes in an unpacked message (an element of a
+ * repeated field's array). */
+size_t cli_json_type_size(ProtobufCType t);
+
 /* The element id (bytes field named "id") of a message, or NULL if it has none/empty. */
 const ProtobufCBinaryData *cli_json_element_id(const ProtobufCMessage *m);
 

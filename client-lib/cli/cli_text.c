@@ -1,5 +1,5 @@
 /*
- * cli_text: text forms used by the CLI: UUIDs, the shortest decimal form of doubles and
+ * cli_text: text forms used by the CLI: the shortest decimal form of doubles and
  * floats, base64, and a JSON writer that keeps UTF-8 as is and prints numbers in their
  * shortest round-trip form (jansson's own dump prints 17 digits: 16.271899999999999).
  *
@@ -10,52 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-void cli_text_uuid_format(const uint8_t id[16], char out[37])
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[id[i] >> 4];
-        out[o++] = hex[id[i] & 15];
-    }
-    out[o] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int cli_text_uuid_parse(const char *s, uint8_t out[16])
-{
-    size_t i = 0;
-
-    if (!s || strlen(s) != 36)
-        return FIELDSYNC_EBADID;
-    for (int b = 0; b < 16; b++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return FIELDSYNC_EBADID;
-            i++;
-        }
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return FIELDSYNC_EBADID;
-        out[b] = (uint8_t)(hi << 4 | lo);
-        i += 2;
-    }
-    return 0;
-}
 
 void cli_text_double(double d, char out[32])
 {

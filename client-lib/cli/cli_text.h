@@ -1,5 +1,5 @@
 /*
- * cli_text: text forms shared by the CLI's JSON mapping and exports: UUIDs, shortest
+ * cli_text: text forms shared by the CLI's JSON mapping and exports: shortest
  * round-trip numbers, base64, and a JSON writer.
  */
 #ifndef CLI_TEXT_H
@@ -24,11 +24,6 @@ enum fieldsync_errno {
 
 /* Flags for cli_text_json. */
 #define CLI_TEXT_PRETTY 1u /* two-space indent, one member per line */
-
-/* Text form of a 16-byte id: lower-case 8-4-4-4-12; out holds 37 bytes. */
-void cli_text_uuid_format(const uint8_t id[16], char out[37]);
-/* Parse the 8-4-4-4-12 form (either case). 0 or FIELDSYNC_EBADID. */
-int cli_text_uuid_parse(const char *s, uint8_t out[16]);
 
 /* Shortest decimal text that reads back (strtod) to exactly d; out holds 32 bytes. Finite d. */
 void cli_text_double(double d, char out[32]);

@@ -264,17 +264,6 @@ static void test_cli_json_numbers(void)
     CHECK(strtod(buf, NULL) == 1.0 / 3.0);
     cli_text_float(3.7f, buf);
     CHECK_STR(buf, "3.7");
-
-    uint8_t id[16], back[16];
-    char text[37];
-    for (int i = 0; i < 16; i++)
-        id[i] = (uint8_t)(i * 17);
-    cli_text_uuid_format(id, text);
-    CHECK_STR(text, "00112233-4455-6677-8899-aabbccddeeff");
-    CHECK_EQ(cli_text_uuid_parse("00112233-4455-6677-8899-AABBCCDDEEFF", back), 0);
-    CHECK_MEM(id, back, 16);
-    CHECK_EQ(cli_text_uuid_parse("00112233-4455-6677-8899-aabbccddeef", back), FIELDSYNC_EBADID);
-    CHECK_EQ(cli_text_uuid_parse("00112233x4455-6677-8899-aabbccddeeff", back), FIELDSYNC_EBADID);
 }
 
 static void test_cli_json_pretty(void)
