@@ -11,7 +11,7 @@
 
 static const struct collection registry[] = {
     {COLLECTION_CONSULTATION_REPORT, "fieldsync.ConsultationReport",
-     &fieldsync__consultation_report__descriptor, 1, 3, 7},
+     &fieldsync__consultation_report__descriptor, 1, 3, 7, 20},
 };
 
 const struct collection *collections_find(uint32_t number)

@@ -20,6 +20,8 @@ struct collection {
     uint32_t region_field;  /* string field holding the record's region (immutable) */
     uint32_t commune_field; /* string field indexed as "commune"; 0 = none */
     uint32_t date_field;    /* fieldsync.Date field indexed as the record's date; 0 = none */
+    uint32_t offset_field;  /* sint64: device clock minus server time (ms) when the record was
+                               entered, set by the client library on creation; 0 = none */
 };
 
 /* Columns extracted from a body for the server's indexes. Strings are views into the body

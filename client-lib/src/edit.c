@@ -130,6 +130,7 @@ struct edit_ctx {
     struct merge_record rec;
     uint8_t device[16];
     uint64_t hlc;
+    int64_t clock_offset_ms; /* server time minus device clock, as last learnt */
     int creating;
 };
 
@@ -155,6 +156,7 @@ static int edit_begin(struct edit_ctx *e, const uint8_t id[16], int creating)
     hlc_init(&h, d.hlc_last);
     uint64_t wall = (uint64_t)((int64_t)fieldsync__wall_ms(c) + d.clock_offset_ms);
     e->hlc = hlc_now(&h, wall);
+    e->clock_offset_ms = d.clock_offset_ms;
     if ((rc = lstore_set_hlc(c, e->hlc)) < 0)
         return rc;
     if (creating)
@@ -369,6 +371,20 @@ static int check_region(fieldsync_client *c, const char *region)
     return 0;
 }
 
+/* The collection's clock-offset field (sint64, zigzag varint) as one op, its value in b. */
+static int put_offset(struct edit_ctx *e, struct fs_buf *b)
+{
+    int64_t v = -e->clock_offset_ms; /* device clock minus server time */
+    uint64_t zz = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    int rc;
+    b->len = 0;
+    if ((rc = put_tag(e->c, b, e->col->offset_field, WT_VARINT)) < 0 ||
+        (rc = fieldsync__buf_varint(e->c, b, zz)) < 0)
+        return rc;
+    struct edit_op op = {.field = e->col->offset_field, .value = b->p, .value_len = b->len};
+    return edit_op(e, &op, 0);
+}
+
 int fieldsync_create_body(fieldsync_client *c, uint32_t collection, const char *region,
                           const uint8_t *body, size_t len, uint8_t out_id[FIELDSYNC_ID_LEN])
 {
@@ -426,14 +442,21 @@ int fieldsync_create_body(fieldsync_client *c, uint32_t collection, const char *
         if ((rc = edit_op(&e, &op, 0)) < 0)
             goto out;
     }
+    int have_offset = 0;
     for (size_t i = 0; i < addr_count(&l); i++) {
         struct edit_op op;
         addr_to_op(&l, addr_at(&l, i), &op);
         if (op.field == 0)
             continue;
+        have_offset |= op.field == e.col->offset_field;
         if ((rc = edit_op(&e, &op, 0)) < 0)
             goto out;
     }
+    /* Human-facing times are stored as entered: record beside them how far this device's clock
+     * was from the server's (DESIGN §5), unless the caller set it or it is not known to differ. */
+    if (e.col->offset_field && !have_offset && e.clock_offset_ms != 0 &&
+        (rc = put_offset(&e, &rv)) < 0)
+        goto out;
     memcpy(out_id, e.meta.id, 16);
 out:
     rc = edit_finish(&e, rc);

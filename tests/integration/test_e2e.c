@@ -341,6 +341,18 @@ static void test_e2e_wrong_clocks(void)
     CHECK_EQ(fieldsync_status_get(ahead.c, &s), 0);
     CHECK_INT(s.clock_offset_ms, <, -YEAR_MS + 60000);
     CHECK_INT(s.clock_offset_ms, >, -YEAR_MS - 60000);
+    /* A report entered from now on records how far the phone's clock is off (its dates are
+     * stored as entered); the one made before the phone knew does not. */
+    uint8_t later[16];
+    CHECK_EQ(fieldsync_create(ahead.c, FIELDSYNC_COLLECTION_CONSULTATION, "GAO", later), 0);
+    Fieldsync__ConsultationReport *lr = dev_report(&ahead, later, NULL, NULL);
+    CHECK(lr != NULL);
+    CHECK_INT(lr->clock_offset_ms, >, YEAR_MS - 60000);
+    CHECK_INT(lr->clock_offset_ms, <, YEAR_MS + 60000);
+    fieldsync__consultation_report__free_unpacked(lr, NULL);
+    lr = dev_report(&ahead, id, NULL, NULL);
+    CHECK_EQ(lr->clock_offset_ms, 0);
+    fieldsync__consultation_report__free_unpacked(lr, NULL);
 
     /* Then the phone a year behind edits the same field, later in real time. */
     dev_sync(&behind);
