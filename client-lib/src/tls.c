@@ -12,10 +12,12 @@
  */
 #include "internal.h"
 
+#include <mbedtls/asn1.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
@@ -232,21 +234,59 @@ static int tcp_connect(fieldsync_client *c, const char *host, uint16_t port, uin
 
 /* mbedtls 2.28 matches only DNS names: for an IP literal, look for the address as an iPAddress
  * subjectAltName ([7] with 4 or 16 bytes) in the leaf certificate signed by the trusted CA. */
+/* 1 if the certificate's subjectAltName extension lists the iPAddress ip (ip_len bytes).
+ * mbedtls 2.28 keeps only dNSName and otherName entries in crt->subject_alt_names, so walk
+ * the raw extensions: SEQUENCE OF Extension { extnID, critical?, extnValue OCTET STRING
+ * holding SEQUENCE OF GeneralName }, iPAddress being [7] (tag 0x87). */
+static int san_has_ip(const mbedtls_x509_crt *crt, const uint8_t *ip, size_t ip_len)
+{
+    unsigned char *p = crt->v3_ext.p, *end = p + crt->v3_ext.len;
+    size_t len;
+    if (!p ||
+        mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0)
+        return 0;
+    end = p + len;
+    while (p < end) {
+        unsigned char *ext_end;
+        mbedtls_asn1_buf oid;
+        int critical;
+        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+            return 0;
+        ext_end = p + len;
+        if (mbedtls_asn1_get_tag(&p, ext_end, &oid.len, MBEDTLS_ASN1_OID))
+            return 0;
+        oid.p = p;
+        p += oid.len;
+        if (mbedtls_asn1_get_bool(&p, ext_end, &critical) == MBEDTLS_ERR_ASN1_OUT_OF_DATA ||
+            mbedtls_asn1_get_tag(&p, ext_end, &len, MBEDTLS_ASN1_OCTET_STRING))
+            return 0;
+        if (MBEDTLS_OID_CMP(MBEDTLS_OID_SUBJECT_ALT_NAME, &oid) != 0) {
+            p = ext_end;
+            continue;
+        }
+        unsigned char *names_end = p + len;
+        if (mbedtls_asn1_get_tag(&p, names_end, &len,
+                                 MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+            return 0;
+        names_end = p + len;
+        while (p < names_end) {
+            unsigned char tag = *p++;
+            if (mbedtls_asn1_get_len(&p, names_end, &len))
+                return 0;
+            if (tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_IP_ADDRESS) &&
+                len == ip_len && memcmp(p, ip, ip_len) == 0)
+                return 1;
+            p += len;
+        }
+        return 0;
+    }
+    return 0;
+}
+
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
     struct tls_client *t = ctx;
-    if (depth != 0 || !t->ip_host)
-        return 0;
-    const unsigned char *p = crt->raw.p;
-    size_t n = crt->raw.len, want = t->ip_len + 2;
-    int found = 0;
-    for (size_t i = 0; i + want <= n; i++) {
-        if (p[i] == 0x87 && p[i + 1] == t->ip_len && memcmp(p + i + 2, t->ip, t->ip_len) == 0) {
-            found = 1;
-            break;
-        }
-    }
-    if (!found)
+    if (depth == 0 && t->ip_host && !san_has_ip(crt, t->ip, t->ip_len))
         *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
     return 0;
 }

@@ -298,6 +298,20 @@ static void test_client_sync_errors(void)
     /* By IP literal (the dev certificate names 127.0.0.1 too). */
     CHECK_EQ(fieldsync_enroll(c, "127.0.0.1", (uint16_t)ts.port, ts.ca_path, code, NULL), 0);
     fieldsync_close(c);
+
+    /* A server reached at an address its certificate does not name (127.0.0.2; the dev
+     * certificate names localhost and 127.0.0.1) is refused, though its CA is trusted. */
+    struct testserver other;
+    const char *listen2[] = {"--listen", "127.0.0.2:0", NULL};
+    CHECK_EQ(testserver_start(&other, listen2), 0);
+    CHECK_EQ(testserver_enroll(&other, "collector", "GAO", 0, code, sizeof code), 0);
+    snprintf(path, sizeof path, "%s/bad2.db", dir);
+    CHECK_EQ(fieldsync_open(path, NULL, &c), 0);
+    CHECK_EQ(fieldsync_enroll(c, "127.0.0.2", (uint16_t)other.port, other.ca_path, code, NULL),
+             FIELDSYNC_ETLS);
+    CHECK(strstr(fieldsync_errmsg(c), "127.0.0.2") != NULL);
+    fieldsync_close(c);
+    CHECK_EQ(testserver_stop(&other), 0);
 }
 
 static uint64_t ahead_clock(void *user)
