@@ -2,7 +2,7 @@
  * auth: device identity without I/O: one-time enrolment codes (16 Crockford base32
  * characters, 80 random bits, shown as XXXX-XXXX-XXXX-XXXX; case, dashes and spaces ignored,
  * O read as 0 and I/L as 1), device credentials (32 random bytes), their SHA-256 hashes (the
- * only form stored), the credential check, roles, and the per-address enrolment rate limit.
+ * only form stored), the credential check and roles.
  */
 #ifndef FS_AUTH_H
 #define FS_AUTH_H
@@ -32,15 +32,5 @@ int auth_check(const struct store_device *d, const uint8_t cred_hash[STORE_HASH_
 /* "collector" → SESSION_ROLE_COLLECTOR...; 0 when unknown. */
 int auth_role_parse(const char *s);
 const char *auth_role_name(int role);
-
-/* Count one enrolment attempt from this address: 0, or FIELDSYNC_ERATE when over per_min in
- * the current minute. Loop thread only (a fixed table: no allocation; a collision between two
- * addresses at worst resets a counter). */
-int auth_enroll_admit(const uint8_t *ip, size_t ip_len, uint64_t now_ms, uint32_t per_min);
-
-/* Take one request token from this device's bucket (rate per second, burst 4x rate), shared
- * by all its connections: 0, or FIELDSYNC_ERATE when empty. Loop thread only (a fixed table;
- * two devices colliding in it reset each other's bucket, which only makes the limit laxer). */
-int auth_device_rate_take(const uint8_t device_id[16], uint64_t now_ms, uint32_t rate);
 
 #endif

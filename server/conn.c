@@ -27,6 +27,7 @@
 #include "conn_internal.h"
 
 #include "auth.h"
+#include "rate.h"
 #include "dispatch.h"
 #include "error.h"
 #include "frame.h"
@@ -398,7 +399,7 @@ int conn_request_begin(struct conn *c)
         return FIELDSYNC_EBUSY;
     /* One bucket per device, shared by all its connections. */
     if (c->authed &&
-        auth_device_rate_take(c->sess.device_id, uv_now(c->s->loop), cfg->rate_per_device) < 0)
+        rate_device_take(c->sess.device_id, uv_now(c->s->loop), cfg->rate_per_device) < 0)
         return FIELDSYNC_ERATE;
     c->in_flight++;
     return 0;
@@ -563,6 +564,15 @@ static void process_input(struct conn *c, size_t nread)
     }
 }
 
+static void list_add(struct conn_list *list, struct conn *c)
+{
+    c->next = list->head;
+    if (list->head)
+        list->head->prev = c;
+    list->head = c;
+    list->count++;
+}
+
 int conn_accept(struct server *s, struct conn_list *list, uv_stream_t *server_stream)
 {
     int rc = FIELDSYNC_ENOMEM;
@@ -581,11 +591,7 @@ int conn_accept(struct server *s, struct conn_list *list, uv_stream_t *server_st
     c->timer.data = c;
     /* From here on the handles exist: failures go through hard_close. */
     c->handles_open = 2;
-    c->next = list->head;
-    if (list->head)
-        list->head->prev = c;
-    list->head = c;
-    list->count++;
+    list_add(list, c);
     if (uv_accept(server_stream, (uv_stream_t *)&c->tcp) != 0) {
         hard_close(c);
         return FIELDSYNC_EIO;
@@ -624,4 +630,47 @@ out:
         arena_close(&c->arena);
     free(c);
     return rc;
+}
+
+int conn_open_local(struct server *s, struct conn_list *list, conn_output_cb out, void *user,
+                    struct conn **cp)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return FIELDSYNC_ENOMEM;
+    c->s = s;
+    c->list = list;
+    c->local = 1;
+    c->local_out = out;
+    c->local_user = user;
+    frame_reader_init(&c->fr, s->cfg->max_frame_preauth);
+    arena_init(&c->arena, ARENA_BLOCK, 4 * (size_t)s->cfg->max_frame_preauth + 65536);
+    if (uv_timer_init(s->loop, &c->timer) != 0) {
+        arena_close(&c->arena);
+        free(c);
+        return FIELDSYNC_EIO;
+    }
+    c->timer.data = c;
+    c->handles_open = 1;
+    list_add(list, c);
+    snprintf(c->peer, sizeof c->peer, "local");
+    uv_timer_start(&c->timer, on_timer, s->cfg->handshake_timeout_ms, 0);
+    c->last_active = uv_now(s->loop);
+    *cp = c;
+    return 0;
+}
+
+void conn_local_input(struct conn *c, const uint8_t *p, size_t n)
+{
+    if (!c->local || c->closing || n == 0)
+        return;
+    c->in_read = 1;
+    if (frame_reader_feed(&c->fr, p, n) < 0) {
+        log_error("event=conn_nomem peer=%s", c->peer);
+        hard_close(c);
+    } else {
+        drain_frames(c);
+    }
+    c->in_read = 0;
+    end_burst(c);
 }

@@ -7,6 +7,7 @@
  * the new credential lives in the job only until the EnrollResult is encrypted.
  */
 #include "auth.h"
+#include "rate.h"
 #include "conn_internal.h"
 #include "error.h"
 #include "handlers.h"
@@ -281,7 +282,7 @@ void h_enroll(struct conn *c, const Fieldsync__Frame *f)
     }
     uint8_t ip[16];
     size_t ip_len = conn_peer_ip(c, ip);
-    if (auth_enroll_admit(ip, ip_len, server_wall_ms(s), s->cfg->enroll_attempts_per_min) < 0) {
+    if (rate_enroll_admit(ip, ip_len, server_wall_ms(s), s->cfg->enroll_attempts_per_min) < 0) {
         conn_reply_error(c, rid, FIELDSYNC_ERATE, 0,
                          "too many enrolment attempts from this address; retry in a minute");
         return;

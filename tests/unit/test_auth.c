@@ -3,6 +3,7 @@
  * per-address enrolment rate limit.
  */
 #include "auth.h"
+#include "rate.h"
 #include "check.h"
 #include "error.h"
 #include "session.h"
@@ -68,10 +69,37 @@ static void test_auth_enroll_rate(void)
     const uint8_t a[4] = {10, 0, 0, 1}, b[4] = {10, 0, 0, 2};
     uint64_t t = 1000000;
     for (int i = 0; i < 3; i++)
-        CHECK_EQ(auth_enroll_admit(a, 4, t + (uint64_t)i, 3), 0);
-    CHECK_EQ(auth_enroll_admit(a, 4, t + 10, 3), FIELDSYNC_ERATE);
-    CHECK_EQ(auth_enroll_admit(b, 4, t + 10, 3), 0);
-    CHECK_EQ(auth_enroll_admit(a, 4, t + 60000, 3), 0); /* a new minute */
+        CHECK_EQ(rate_enroll_admit(a, 4, t + (uint64_t)i, 3), 0);
+    CHECK_EQ(rate_enroll_admit(a, 4, t + 10, 3), FIELDSYNC_ERATE);
+    CHECK_EQ(rate_enroll_admit(b, 4, t + 10, 3), 0);
+    CHECK_EQ(rate_enroll_admit(a, 4, t + 60000, 3), 0); /* a new minute */
+}
+
+/* Addresses of one IPv6 /64 share a count; other addresses never reset a live count, however
+ * many they are: when the table is full of live addresses, newcomers are refused instead. */
+static void test_auth_enroll_rate_holds(void)
+{
+    uint64_t t = 50000000;
+    uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1};
+    for (int i = 0; i < 3; i++) {
+        v6[15] = (uint8_t)i; /* three addresses of one /64 */
+        CHECK_EQ(rate_enroll_admit(v6, 16, t, 3), 0);
+    }
+    v6[15] = 200;
+    CHECK_EQ(rate_enroll_admit(v6, 16, t, 3), FIELDSYNC_ERATE);
+
+    const uint8_t victim[4] = {192, 0, 2, 1};
+    CHECK_EQ(rate_enroll_admit(victim, 4, t, 2), 0);
+    CHECK_EQ(rate_enroll_admit(victim, 4, t, 2), 0);
+    CHECK_EQ(rate_enroll_admit(victim, 4, t, 2), FIELDSYNC_ERATE);
+    int refused = 0;
+    for (uint32_t i = 0; i < 5000; i++) { /* 5,000 other addresses in the same minute */
+        uint8_t ip[4] = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i};
+        refused += rate_enroll_admit(ip, 4, t + 1, 2) == FIELDSYNC_ERATE;
+    }
+    CHECK(refused > 0); /* the table (1,024 ways) filled up: newcomers refused */
+    CHECK_EQ(rate_enroll_admit(victim, 4, t + 2, 2), FIELDSYNC_ERATE); /* still limited */
+    CHECK_EQ(rate_enroll_admit(victim, 4, t + 60000, 2), 0);           /* next minute */
 }
 
 static void test_auth_device_rate(void)
@@ -81,12 +109,23 @@ static void test_auth_device_rate(void)
     d2[15] = 8;
     uint64_t t = 5000000;
     for (int i = 0; i < 8; i++) /* rate 2/s: burst 8 */
-        CHECK_EQ(auth_device_rate_take(d1, t, 2), 0);
-    CHECK_EQ(auth_device_rate_take(d1, t, 2), FIELDSYNC_ERATE);
-    CHECK_EQ(auth_device_rate_take(d2, t, 2), 0);       /* another device: its own bucket */
-    CHECK_EQ(auth_device_rate_take(d1, t + 500, 2), 0); /* 500 ms refill one token */
-    CHECK_EQ(auth_device_rate_take(d1, t + 500, 2), FIELDSYNC_ERATE);
-    CHECK_EQ(auth_device_rate_take(d1, t + 500, 0), 0); /* 0 = unlimited */
+        CHECK_EQ(rate_device_take(d1, t, 2), 0);
+    CHECK_EQ(rate_device_take(d1, t, 2), FIELDSYNC_ERATE);
+    CHECK_EQ(rate_device_take(d2, t, 2), 0);       /* another device: its own bucket */
+    CHECK_EQ(rate_device_take(d1, t + 500, 2), 0); /* 500 ms refill one token */
+    CHECK_EQ(rate_device_take(d1, t + 500, 2), FIELDSYNC_ERATE);
+    CHECK_EQ(rate_device_take(d1, t + 500, 0), 0); /* 0 = unlimited */
+
+    /* A busy device keeps its (empty) bucket while 20,000 others each make one request:
+     * eviction takes the least recently used. */
+    for (uint32_t i = 0; i < 20000; i++) {
+        uint8_t d[16] = {0xee};
+        memcpy(d + 12, &i, 4);
+        rate_device_take(d, t + 400, 2);
+        if (i % 1000 == 0)
+            CHECK_EQ(rate_device_take(d1, t + 500, 2), FIELDSYNC_ERATE);
+    }
+    CHECK_EQ(rate_device_take(d1, t + 500, 2), FIELDSYNC_ERATE);
 }
 
 static void test_auth_roles(void)
@@ -103,6 +142,7 @@ int main(void)
     RUN(test_auth_code_format_and_normalize);
     RUN(test_auth_check_credential);
     RUN(test_auth_enroll_rate);
+    RUN(test_auth_enroll_rate_holds);
     RUN(test_auth_device_rate);
     RUN(test_auth_roles);
     return 0;
