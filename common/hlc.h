@@ -12,6 +12,11 @@
 #define HLC_DEVICE_LEN 16
 #define HLC_PACKED_LEN 24
 
+/* Clocks at or past this (the year 6429) are refused wherever they arrive from the network:
+ * a local clock must stay able to pass every clock it has seen (2^64 - 1 would wrap it to 0),
+ * and SQLite keeps clocks as signed 64-bit integers. */
+#define HLC_LIMIT ((UINT64_C(1) << 63) - (UINT64_C(1) << 16))
+
 struct hlc {
     uint64_t last; /* greatest clock issued or seen */
 };

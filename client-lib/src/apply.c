@@ -28,15 +28,24 @@ struct apply_ctx {
     const ProtobufCMessageDescriptor *desc;
     struct merge_record *rec;
     uint64_t max_hlc;
+    uint64_t bad_clock; /* a clock at or past HLC_LIMIT, refused */
 };
 
 static int apply_cb(void *user, const struct merge_op *op)
 {
     struct apply_ctx *a = user;
-    struct merge_result res;
+    int rc;
+    if (op->hlc >= HLC_LIMIT) {
+        a->bad_clock = op->hlc;
+        return FIELDSYNC_EPROTO;
+    }
     if (op->hlc > a->max_hlc)
         a->max_hlc = op->hlc;
-    return merge_apply(a->desc, a->rec, op, &res);
+    /* A pulled value passes the check a local edit passes (merge_apply alone lets e.g. bad
+     * UTF-8 through): the store never hands the app a body its protobuf library refuses. */
+    if (op->field != 0 && (rc = merge_op_check(a->desc, op)) < 0)
+        return rc;
+    return merge_apply(a->desc, a->rec, op, NULL);
 }
 
 static int apply_record(fieldsync_client *c, struct apply_clock *ck,
@@ -76,10 +85,8 @@ static int apply_record(fieldsync_client *c, struct apply_clock *ck,
     struct apply_ctx a = {.desc = col->desc, .rec = &rec, .max_hlc = meta.updated_hlc};
     rc = merge_state_ops(col->desc, rs->body.data, rs->body.len, rs->clocks.data, rs->clocks.len,
                          apply_cb, &a);
-    if (rc < 0) {
-        rc = fieldsync__fail(c, rc, "pulled record does not merge (%s)", fieldsync_err_name(rc));
-        goto out;
-    }
+    if (rc < 0)
+        goto bad;
     if (rs->deleted && rs->deleted_hlc) {
         static const uint8_t one = 1;
         struct merge_op del = {.field = 0,
@@ -89,13 +96,20 @@ static int apply_record(fieldsync_client *c, struct apply_clock *ck,
                                .device =
                                    rs->deleted_device.len == 16 ? rs->deleted_device.data : NULL};
         if ((rc = apply_cb(&a, &del)) < 0)
-            goto out;
+            goto bad;
     }
     see_clock(c, ck, a.max_hlc);
     meta.synced = 1;
     meta.deleted = merge_is_deleted(&rec);
     meta.updated_hlc = a.max_hlc;
     rc = lstore_record_put(c, &meta, rec.body, rec.body_len, rec.clocks, rec.clocks_len);
+    goto out;
+bad:
+    if (a.bad_clock)
+        rc = fieldsync__fail(c, rc, "pulled record with a clock out of range (%llu)",
+                             (unsigned long long)a.bad_clock);
+    else
+        rc = fieldsync__fail(c, rc, "pulled record does not merge (%s)", fieldsync_err_name(rc));
 out:
     merge_record_close(&rec);
     return rc;
@@ -137,6 +151,9 @@ int apply_page(fieldsync_client *c, const Fieldsync__PullPage *pg, uint64_t curs
 {
     int rc;
     ck->conflicts = 0;
+    if (pg->server_hlc >= HLC_LIMIT)
+        return fieldsync__fail(c, FIELDSYNC_EPROTO, "page with a server clock out of range (%llu)",
+                               (unsigned long long)pg->server_hlc);
     see_clock(c, ck, pg->server_hlc);
     if ((rc = lstore_begin(c)) < 0)
         return rc;

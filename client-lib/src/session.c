@@ -65,6 +65,10 @@ int session_open(struct session *s, fieldsync_client *c, uint32_t connect_ms, ui
                              wl->protocol_version);
         goto out;
     }
+    if (wl->server_hlc >= HLC_LIMIT) {
+        rc = fieldsync__fail(c, FIELDSYNC_EPROTO, "the server's clock is out of range");
+        goto out;
+    }
     if (wl->limits) {
         s->max_frame = wl->limits->max_frame;
         s->max_batch = wl->limits->max_batch;
@@ -160,7 +164,8 @@ int fieldsync_enroll(fieldsync_client *c, const char *host, uint16_t port, const
     if ((rc = wire_expect(&w, 1, FIELDSYNC__FRAME__MSG_ENROLL_RESULT, &reply)) < 0)
         goto out;
     const Fieldsync__EnrollResult *er = reply->enroll_result;
-    if (er->device_id.len != 16 || er->credential.len != FS_CRED_LEN) {
+    if (er->device_id.len != 16 || er->credential.len != FS_CRED_LEN ||
+        er->server_hlc >= HLC_LIMIT) {
         rc = fieldsync__fail(c, FIELDSYNC_EPROTO, "malformed EnrollResult");
         goto out;
     }

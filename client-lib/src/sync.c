@@ -9,16 +9,15 @@
  * with the server's code and message; CLOCK_AHEAD ones are re-stamped once at server time
  * under a new device_seq and resent.
  * Pull: PullRequest from the stored cursor; each page (records merged with the same merge code
- * as the server, conflicts, next cursor) is applied in ONE local transaction.
+ * as the server, conflicts, next cursor) is applied in ONE local transaction (apply.c).
  * Cancel (progress callback, fieldsync_interrupt) or a cut at any byte leaves the store
  * consistent: the next sync carries on.
  */
+#include "apply.h"
 #include "session.h"
 
-#include "collections.h"
 #include "error.h"
 #include "hlc.h"
-#include "merge.h"
 
 #include <string.h>
 
@@ -61,8 +60,8 @@ static int progress(struct sync_ctx *x, int phase)
 
 static void see_server_clock(struct sync_ctx *x, uint64_t server_hlc)
 {
-    if (!server_hlc)
-        return;
+    if (!server_hlc || server_hlc >= HLC_LIMIT)
+        return; /* 0: not sent; past the limit: ignored, as a page carrying it is refused */
     if (server_hlc > x->server_hlc)
         x->server_hlc = server_hlc;
     uint64_t wall = (uint64_t)((int64_t)fieldsync__wall_ms(x->c) + x->s.dev.clock_offset_ms);
@@ -411,114 +410,6 @@ static int push(struct sync_ctx *x)
 
 /* ---- pull ---- */
 
-struct apply_ctx {
-    const ProtobufCMessageDescriptor *desc;
-    struct merge_record *rec;
-    uint64_t max_hlc;
-};
-
-static int apply_cb(void *user, const struct merge_op *op)
-{
-    struct apply_ctx *a = user;
-    struct merge_result res;
-    if (op->hlc > a->max_hlc)
-        a->max_hlc = op->hlc;
-    return merge_apply(a->desc, a->rec, op, &res);
-}
-
-static int apply_record(struct sync_ctx *x, const Fieldsync__RecordState *rs)
-{
-    fieldsync_client *c = x->c;
-    const struct collection *col = collections_find(rs->collection);
-    struct lstore_rec meta;
-    struct merge_record rec;
-    const uint8_t *body, *clocks;
-    size_t body_len, clocks_len;
-    int rc;
-
-    if (rs->record_id.len != 16)
-        return fieldsync__fail(c, FIELDSYNC_EPROTO, "pulled record with a %zu-byte id",
-                               rs->record_id.len);
-    if (!col)
-        return 0; /* a collection this library does not know: skip it */
-    merge_record_init(&rec);
-    rc = lstore_record_get(c, rs->record_id.data, &meta, &body, &body_len, &clocks, &clocks_len);
-    if (rc < 0)
-        goto out;
-    if (rc == 1) {
-        if ((rc = merge_record_load(&rec, body, body_len, clocks, clocks_len)) < 0) {
-            rc = fieldsync__fail(c, rc, "cannot load a stored record");
-            goto out;
-        }
-    } else {
-        memset(&meta, 0, sizeof meta);
-        memcpy(meta.id, rs->record_id.data, 16);
-        meta.collection = rs->collection;
-        size_t rl = strlen(rs->region ? rs->region : "");
-        if (rl > FS_REGION_MAX)
-            rl = FS_REGION_MAX;
-        memcpy(meta.region, rs->region ? rs->region : "", rl);
-        meta.region[rl] = 0;
-    }
-    struct apply_ctx a = {.desc = col->desc, .rec = &rec, .max_hlc = meta.updated_hlc};
-    rc = merge_state_ops(col->desc, rs->body.data, rs->body.len, rs->clocks.data, rs->clocks.len,
-                         apply_cb, &a);
-    if (rc < 0) {
-        rc = fieldsync__fail(c, rc, "pulled record does not merge (%s)", fieldsync_err_name(rc));
-        goto out;
-    }
-    if (rs->deleted && rs->deleted_hlc) {
-        static const uint8_t one = 1;
-        struct merge_op del = {.field = 0,
-                               .value = &one,
-                               .value_len = 1,
-                               .hlc = rs->deleted_hlc,
-                               .device =
-                                   rs->deleted_device.len == 16 ? rs->deleted_device.data : NULL};
-        if ((rc = apply_cb(&a, &del)) < 0)
-            goto out;
-    }
-    see_server_clock(x, a.max_hlc);
-    meta.synced = 1;
-    meta.deleted = merge_is_deleted(&rec);
-    meta.updated_hlc = a.max_hlc;
-    rc = lstore_record_put(c, &meta, rec.body, rec.body_len, rec.clocks, rec.clocks_len);
-out:
-    merge_record_close(&rec);
-    return rc;
-}
-
-static int apply_conflict(struct sync_ctx *x, const Fieldsync__Conflict *k)
-{
-    fieldsync_conflict cf;
-    memset(&cf, 0, sizeof cf);
-    if (k->record_id.len != 16)
-        return fieldsync__fail(x->c, FIELDSYNC_EPROTO, "conflict with a bad record id");
-    cf.id = k->id;
-    memcpy(cf.record_id, k->record_id.data, 16);
-    cf.field = k->field;
-    cf.element_id = k->element_id.len ? k->element_id.data : NULL;
-    cf.element_id_len = k->element_id.len > 16 ? 16 : k->element_id.len;
-    cf.winner_value = k->winner_value.data;
-    cf.winner_len = k->winner_value.len;
-    cf.winner_hlc = k->winner_hlc;
-    if (k->winner_device.len == 16)
-        memcpy(cf.winner_device, k->winner_device.data, 16);
-    cf.loser_value = k->loser_value.data;
-    cf.loser_len = k->loser_value.len;
-    cf.loser_hlc = k->loser_hlc;
-    if (k->loser_device.len == 16)
-        memcpy(cf.loser_device, k->loser_device.data, 16);
-    cf.state = k->state == FIELDSYNC__CONFLICT_STATE__CONFLICT_RESOLVED
-                   ? FIELDSYNC_CONFLICT_RESOLVED
-                   : FIELDSYNC_CONFLICT_OPEN;
-    if (k->resolved_by.len == 16)
-        memcpy(cf.resolved_by, k->resolved_by.data, 16);
-    cf.resolved_hlc = k->resolved_hlc;
-    x->st.conflicts++;
-    return lstore_conflict_put(x->c, &cf);
-}
-
 static int pull(struct sync_ctx *x)
 {
     fieldsync_client *c = x->c;
@@ -544,24 +435,13 @@ static int pull(struct sync_ctx *x)
         if ((rc = wire_expect(&x->s.w, f.request_id, FIELDSYNC__FRAME__MSG_PAGE, &reply)) < 0)
             return rc;
         const Fieldsync__PullPage *pg = reply->page;
-        see_server_clock(x, pg->server_hlc);
-        if ((rc = lstore_begin(c)) < 0)
+        struct apply_clock ck = {
+            .hlc = &x->s.hlc, .clock_offset_ms = x->s.dev.clock_offset_ms, .seen = x->server_hlc};
+        rc = apply_page(c, pg, cursor, &ck);
+        x->server_hlc = ck.seen;
+        x->st.conflicts += ck.conflicts;
+        if (rc < 0)
             return rc;
-        for (size_t i = 0; rc == 0 && i < pg->n_records; i++)
-            rc = apply_record(x, pg->records[i]);
-        for (size_t i = 0; rc == 0 && i < pg->n_conflicts; i++)
-            rc = apply_conflict(x, pg->conflicts[i]);
-        /* The cursor goes with its page, in the same transaction. */
-        if (rc == 0 && pg->next_cursor > cursor)
-            rc = lstore_set_cursor(c, pg->next_cursor);
-        if (rc == 0)
-            rc = lstore_set_hlc(c, x->s.hlc.last);
-        if (rc == 0)
-            rc = lstore_commit(c);
-        if (rc < 0) {
-            lstore_rollback(c);
-            return rc;
-        }
         x->st.pulled += pg->n_records;
         x->p.done += pg->n_records;
         if ((rc = progress(x, FIELDSYNC_PHASE_PULL)) < 0)

@@ -73,8 +73,15 @@ int wire_recv(struct wire *w, Fieldsync__Frame **out)
         return rc;
     if ((rc = tls_client_read(w->t, w->in.p, len)) < 0)
         return rc;
+    return wire_decode(w, w->in.p, len, out);
+}
+
+int wire_decode(struct wire *w, const uint8_t *payload, size_t len, Fieldsync__Frame **out)
+{
+    int rc;
+    *out = NULL;
     fieldsync__arena_reset(&w->arena);
-    if ((rc = frame_decode(w->in.p, len, &w->arena.pb, out)) < 0) {
+    if ((rc = frame_decode(payload, len, &w->arena.pb, out)) < 0) {
         if (w->arena.failed)
             return fieldsync__fail(w->c, FIELDSYNC_ENOMEM, "out of memory decoding a frame");
         return fieldsync__fail(w->c, rc, "malformed frame from the server");

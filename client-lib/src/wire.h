@@ -24,6 +24,9 @@ int wire_send(struct wire *w, const Fieldsync__Frame *f);
 int wire_send_raw(struct wire *w, const uint8_t *payload, size_t len);
 /* Next frame; valid until the next wire_recv. */
 int wire_recv(struct wire *w, Fieldsync__Frame **out);
+/* Unpack one received Frame payload into the wire's arena (what wire_recv does once the bytes
+ * are in); valid until the next wire_recv/wire_decode. 0, FIELDSYNC_EPROTO, FIELDSYNC_ENOMEM. */
+int wire_decode(struct wire *w, const uint8_t *payload, size_t len, Fieldsync__Frame **out);
 /* The code and message of a server Error (message into the handle). */
 int wire_error(struct wire *w, const Fieldsync__Error *e);
 /* Next frame, which must answer request_id with message kind (an Error becomes its code). */
