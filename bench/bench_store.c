@@ -4,7 +4,9 @@
  *
  *   new reports, group commit:   batches of 16 changes through the writer thread, 128 jobs
  *                                queued at once (the writer commits whatever is waiting: about
- *                                1,000 reports per transaction, as many as raw)
+ *                                1,000 reports per transaction, as many as raw); each batch
+ *                                prepared (store_prepare_batch) on the submitting thread
+ *                                before it is queued, as the server's loop thread does
  *   new reports, txn per batch:  store_apply_batch of 16 changes, one transaction each
  *   raw insert:                  INSERT (UUIDv7 id, body), 1,000 rows per transaction
  *   one-field edits, group:      FieldOp on the summary of existing reports in random order
@@ -14,7 +16,8 @@
  *                                body (another report's) for the same random existing ids,
  *                                1,000 per txn
  *
- * Each case also prints its CPU time per report (process CPU, all threads): on a shared,
+ * Each case also prints its CPU time per report (process CPU, all threads; through the writer
+ * also that of the writer's own threads: the writer and its checkpoint thread): on a shared,
  * noisy machine the wall-clock rates move a lot between runs, CPU per report much less.
  *
  * Usage: bench_store [reports] [dir] (default 16384, a temporary directory under the current
@@ -30,6 +33,7 @@
 #include "uuid.h"
 #include "writer.h"
 
+#include <dirent.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -209,8 +213,35 @@ struct dataset {
     size_t body_bytes;
 };
 
-/* CPU seconds of the last timed case (process CPU: loop + writer threads). */
-static double last_cpu;
+/* CPU seconds of the last timed case (process CPU: all threads), and of the writer's threads
+ * (the writer and its checkpoint thread) for the cases through the writer (0 otherwise). */
+static double last_cpu, last_writer_cpu;
+
+/* CPU seconds used so far by the threads of this process other than the main one (the
+ * writer's: they start and stop with each case), from /proc (schedstat: ns on a CPU). */
+static double other_threads_cpu_s(void)
+{
+    double sum = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || strtol(e->d_name, NULL, 10) == (long)getpid())
+            continue;
+        char p[300];
+        snprintf(p, sizeof p, "/proc/self/task/%.32s/schedstat", e->d_name);
+        FILE *f = fopen(p, "r");
+        unsigned long long ns = 0;
+        if (f) {
+            if (fscanf(f, "%llu", &ns) == 1)
+                sum += (double)ns / 1e9;
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return sum;
+}
 
 static struct session sess;
 
@@ -323,15 +354,15 @@ struct wjob {
     struct wbench *b;
     Fieldsync__Change **changes;
     size_t n;
+    struct store_apply_ctx ctx;
+    struct store_prep prep;
     struct store_change_result res[BATCH];
 };
 
 static int wjob_run(struct store *st, struct writer_job *wj)
 {
     struct wjob *j = (struct wjob *)wj;
-    struct store_apply_ctx ctx = {
-        .sess = &sess, .now_ms = j->b->now_ms, .max_clock_ahead_ms = 600000, .max_ops = 512};
-    int rc = store_apply_batch(st, &ctx, j->changes, j->n, j->res, NULL);
+    int rc = store_apply_batch(st, &j->ctx, j->changes, j->n, j->res, NULL);
     for (size_t i = 0; rc == 0 && i < j->n; i++)
         if (j->res[i].status != FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED) {
             fprintf(stderr, "change not applied: %s %s\n", error_name(j->res[i].code),
@@ -350,6 +381,7 @@ static void wjob_done(struct writer_job *wj)
         die("writer job", wj->rc);
     j->b->done += j->n;
     struct wbench *b = j->b;
+    store_prep_close(&j->prep);
     free(j);
     wsubmit(b);
 }
@@ -367,6 +399,11 @@ static void wsubmit(struct wbench *b)
     j->changes = b->changes + b->next;
     j->n = b->n - b->next < BATCH ? b->n - b->next : BATCH;
     b->next += j->n;
+    j->ctx = (struct store_apply_ctx){
+        .sess = &sess, .now_ms = b->now_ms, .max_clock_ahead_ms = 600000, .max_ops = 512};
+    store_prep_init(&j->prep);
+    if (store_prepare_batch(&j->ctx, j->changes, j->n, &j->prep) == 0)
+        j->ctx.prep = &j->prep;
     int rc = writer_submit(b->w, &j->wj);
     if (rc < 0)
         die("writer_submit", rc);
@@ -396,6 +433,7 @@ static double through_writer(const char *path, Fieldsync__Change **changes, size
         uv_run(&b.loop, UV_RUN_ONCE);
     double t = now_s() - t0;
     last_cpu = cpu_s() - c0;
+    last_writer_cpu = other_threads_cpu_s(); /* the writer's threads started with this case */
     writer_get_stats(b.w, stats);
     writer_stop(b.w);
     uv_run(&b.loop, UV_RUN_DEFAULT);
@@ -546,9 +584,11 @@ int main(int argc, char **argv)
     struct writer_stats ws_new, ws_edit;
     double t_raw = raw_sqlite(p_raw, &d, 0), c_raw = last_cpu;
     double t_group = through_writer(p_group, d.ptrs, n, &ws_new), c_group = last_cpu;
+    double w_group = last_writer_cpu;
     double t_txn = txn_per_batch(p_txn, d.ptrs, n_txn), c_txn = last_cpu;
     double t_raw_up = raw_sqlite(p_raw, &d, 1), c_raw_up = last_cpu;
     double t_edit = through_writer(p_group, d.edit_ptrs, n, &ws_edit), c_edit = last_cpu;
+    double w_edit = last_writer_cpu;
 
     size_t got_start, got_recent;
     double t_pull0 = pull_page(p_group, 0, &got_start);
@@ -562,19 +602,21 @@ int main(int argc, char **argv)
     printf("%-42s %10s %7s %8s %s\n", "case", "reports/s", "vs raw", "cpu us/r", "notes");
     printf("%-42s %10.0f %7s %8.1f %s\n", "raw SQLite insert (1000 rows/txn)", r_raw, "1.00",
            c_raw * us, "id BLOB PK + body");
-    printf("%-42s %10.0f %7.2f %8.1f %llu txns, avg %.0f reports/txn, max %llu\n",
+    printf("%-42s %10.0f %7.2f %8.1f %llu txns, avg %.0f reports/txn, max %llu; writer threads "
+           "%.1f cpu us/r\n",
            "store: new reports, group commit (writer)", r_group, r_group / r_raw, c_group * us,
            (unsigned long long)ws_new.groups, (double)ws_new.jobs * BATCH / (double)ws_new.groups,
-           (unsigned long long)ws_new.max_group * BATCH);
+           (unsigned long long)ws_new.max_group * BATCH, w_group * us);
     printf("%-42s %10.0f %7.2f %8.1f %zu reports, 16 per txn\n",
            "store: new reports, txn per batch", r_txn, r_txn / r_raw, c_txn * 1e6 / (double)n_txn,
            n_txn);
     printf("%-42s %10.0f %7s %8.1f %s\n", "raw SQLite upsert of body (1000 rows/txn)", r_raw_up,
            "1.00", c_raw_up * us, "random existing ids, ~1 KB body");
-    printf("%-42s %10.0f %7.2f %8.1f %llu txns, avg %.0f reports/txn\n",
+    printf("%-42s %10.0f %7.2f %8.1f %llu txns, avg %.0f reports/txn; writer threads %.1f cpu "
+           "us/r\n",
            "store: one-field edits, group commit", r_edit, r_edit / r_raw_up, c_edit * us,
            (unsigned long long)ws_edit.groups,
-           (double)ws_edit.jobs * BATCH / (double)ws_edit.groups);
+           (double)ws_edit.jobs * BATCH / (double)ws_edit.groups, w_edit * us);
     printf("pull, one page of <= 500 from cursor 0: %zu records in %.2f ms; from a cursor 100 "
            "changes back (feed of %zu): %zu records in %.3f ms\n",
            got_start, t_pull0 * 1e3, 2 * n, got_recent, t_pull_recent * 1e3);

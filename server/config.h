@@ -27,7 +27,8 @@ struct config {
     uint32_t max_frame;               /* bytes after authentication; default 1 MiB */
     uint32_t max_batch;               /* changes per PushBatch; default 256 */
     uint32_t max_ops;                 /* operations per Change; default 512 */
-    uint32_t max_record;              /* body + clocks bytes per record; 0 = max_frame / 2 */
+    uint32_t max_record;              /* body + clocks + conflicts bytes per record;
+                                         0 = max_frame / 2 */
     uint32_t max_in_flight;           /* requests awaiting an answer per connection; default 8 */
     uint32_t max_page;                /* records per PullPage; default 500 */
     uint32_t max_output;              /* bytes queued for one connection before it is paused/cut;

@@ -1,5 +1,6 @@
 /*
- * conn: one client connection: TLS over a libuv TCP stream, frame reassembly, the session
+ * conn: one client connection: TLS over a libuv TCP stream (or, for in-process use, a local
+ * connection with neither: see conn_internal.h), frame reassembly, the session
  * state, the output queue and the per-connection limits. This header is the part handlers
  * see: they answer requests through conn_reply*, never by writing to the socket.
  *

@@ -1,6 +1,7 @@
 /*
  * conn_internal: the connection functions for the transport side (listener, dispatch,
- * h_session), beyond what conn.h shows handlers. Loop thread only.
+ * h_session, and the in-process harness of the fuzz targets), beyond what conn.h shows
+ * handlers. Loop thread only.
  */
 #ifndef FS_CONN_INTERNAL_H
 #define FS_CONN_INTERNAL_H
@@ -21,6 +22,20 @@ struct conn_list {
 /* Accept one pending connection from `server_stream` into a new conn (TLS started, handshake
  * timer armed). 0, FIELDSYNC_ENOMEM, FIELDSYNC_ETLS, FIELDSYNC_EIO. */
 int conn_accept(struct server *s, struct conn_list *list, uv_stream_t *server_stream);
+/* Where a local connection's output goes: each frame the server sends (header included),
+ * in order; the bytes are valid only during the call. Called on the loop thread, also from
+ * inside conn_local_input; it must not call back into the connection. */
+typedef void (*conn_output_cb)(void *user, const uint8_t *frame, size_t len);
+/* A connection with no socket and no TLS (fuzz targets, in-process tests): plaintext in
+ * through conn_local_input, frames out through out(user, ...). Same limits, session states,
+ * timers, dispatch and handlers as an accepted connection; peer "local", no IP address. Close
+ * it with conn_close; it is freed (and leaves the list) once the loop ran its close callback
+ * and every conn_ref is dropped. 0, FIELDSYNC_ENOMEM, FIELDSYNC_EIO. */
+int conn_open_local(struct server *s, struct conn_list *list, conn_output_cb out, void *user,
+                    struct conn **c);
+/* Bytes from the peer of a local connection, handled as one read burst (frames reassembled
+ * across calls). Ignored once the connection is closing. */
+void conn_local_input(struct conn *c, const uint8_t *p, size_t n);
 /* Close: flush what is queued (bounded by a short linger), then close the socket.
  * Idempotent. */
 void conn_close(struct conn *c, const char *reason);

@@ -1,11 +1,14 @@
 /*
- * h_push: the PushBatch handler. On the loop thread it checks the batch size, copies the raw
- * frame into a job with the session and the server's wall-clock time (the clock bound is
- * measured against the time the batch arrived: the writer thread never reads loop-thread
- * state such as server->clock), holds a reference on the connection and queues the job on
- * the writer. On the writer thread the job decodes the frame again into an arena and applies
- * it (store_apply_batch). Back on the loop thread, after the group commit, it answers with a
- * PushAck (one result per change, in batch order) or an Error, then drops its reference.
+ * h_push: the PushBatch handler. On the loop thread it checks the batch size, decodes the
+ * frame into the job's own arena (the dispatcher's decoded frame lives only during the call),
+ * takes the session and the server's wall-clock time (the clock bound is measured against the
+ * time the batch arrived: the writer thread never reads loop-thread state such as
+ * server->clock), does the part of applying that needs no stored state (store_prepare_batch:
+ * validating new records and building their clock blobs, so that the single writer thread,
+ * the ingest bottleneck, only writes), holds a reference on the connection and queues the job
+ * on the writer. On the writer thread the job applies the batch (store_apply_batch). Back on
+ * the loop thread, after the group commit, it answers with a PushAck (one result per change,
+ * in batch order) or an Error, then drops its reference.
  *
  * Depends on conn (replies), writer, store_records; never on sockets or SQLite directly.
  */
@@ -32,9 +35,17 @@ struct push_job {
     uint64_t max_hlc; /* greatest clock applied, merged into the server's clock in done */
     size_t n;
     struct store_change_result *results;
-    size_t len;
-    uint8_t *payload;
+    Fieldsync__Change **changes; /* decoded into arena */
+    struct arena arena;
+    struct store_prep prep;
 };
+
+static void job_free(struct push_job *job)
+{
+    store_prep_close(&job->prep);
+    arena_close(&job->arena);
+    free(job);
+}
 
 static int push_run(struct store *st, struct writer_job *wj)
 {
@@ -43,20 +54,10 @@ static int push_run(struct store *st, struct writer_job *wj)
     int rc = store_device_check_active(st, job->sess.device_id);
     if (rc < 0)
         return rc;
-    struct arena a;
-    Fieldsync__Frame *f = NULL;
-    arena_init(&a, 64 * 1024, 0);
-    rc = frame_decode(job->payload, job->len, &a.pb, &f);
-    if (rc < 0)
-        goto out;
-    rc = FIELDSYNC_EPROTO;
-    if (f->msg_case != FIELDSYNC__FRAME__MSG_PUSH || f->push->n_changes != job->n)
-        goto out;
-    job->ctx.sess = &job->sess;
-    rc = store_apply_batch(st, &job->ctx, f->push->changes, job->n, job->results, &job->max_hlc);
-out:
-    arena_close(&a);
-    return rc;
+    if ((rc = store_apply_batch(st, &job->ctx, job->changes, job->n, job->results, &job->max_hlc)) <
+        0)
+        return rc;
+    return job->max_hlc ? store_clock_raise(st, job->max_hlc) : 0;
 }
 
 static void push_done(struct writer_job *wj)
@@ -107,7 +108,7 @@ static void push_done(struct writer_job *wj)
     free(res);
 out:
     conn_unref(job->c);
-    free(job);
+    job_free(job);
 }
 
 void h_push(struct conn *c, const Fieldsync__Frame *f, const uint8_t *payload, size_t len)
@@ -124,15 +125,26 @@ void h_push(struct conn *c, const Fieldsync__Frame *f, const uint8_t *payload, s
                          "%zu changes in one batch (limit %u)", b->n_changes, cfg->max_batch);
         return;
     }
-    /* One allocation: the job, its results, then the frame copy (len is bounded by the frame
-     * limit, checked by the framing layer before it allocated anything). */
+    /* The job and its results in one allocation; the decoded batch in the job's arena, one
+     * block in the usual case (len is bounded by the frame limit, checked by the framing layer
+     * before it allocated anything; the decoded structs add a few hundred bytes per change). */
     size_t n = b->n_changes;
-    struct push_job *job = malloc(sizeof *job + n * sizeof *job->results + len);
+    struct push_job *job = malloc(sizeof *job + n * sizeof *job->results);
     if (!job) {
         conn_reply_error(c, f->request_id, FIELDSYNC_ENOMEM, 0, "push: out of memory");
         return;
     }
     memset(job, 0, sizeof *job);
+    arena_init(&job->arena, len + n * 512 + 1024, 0);
+    store_prep_init(&job->prep);
+    Fieldsync__Frame *own = NULL;
+    if (frame_decode(payload, len, &job->arena.pb, &own) < 0 ||
+        own->msg_case != FIELDSYNC__FRAME__MSG_PUSH || own->push->n_changes != n) {
+        job_free(job); /* the same bytes decoded once already: only memory can fail here */
+        conn_reply_error(c, f->request_id, FIELDSYNC_ENOMEM, 0, "push: out of memory");
+        return;
+    }
+    job->changes = own->push->changes;
     job->wj.run = push_run;
     job->wj.done = push_done;
     job->c = c;
@@ -146,14 +158,15 @@ void h_push(struct conn *c, const Fieldsync__Frame *f, const uint8_t *payload, s
     job->ctx.reported_hw = f->push->device_high_water;
     job->n = n;
     job->results = (struct store_change_result *)(job + 1);
-    job->payload = (uint8_t *)(job->results + n);
-    job->len = len;
-    memcpy(job->payload, payload, len);
+    job->ctx.sess = &job->sess;
+    /* Not enough memory to prepare: the writer does it all (same results). */
+    if (store_prepare_batch(&job->ctx, job->changes, n, &job->prep) == 0)
+        job->ctx.prep = &job->prep;
     conn_ref(c);
     int rc = writer_submit(s->writer, &job->wj);
     if (rc < 0) {
         conn_reply_error(c, f->request_id, FIELDSYNC_ESHUTDOWN, 0, "server shutting down");
         conn_unref(c);
-        free(job);
+        job_free(job);
     }
 }

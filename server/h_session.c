@@ -149,6 +149,7 @@ static void hello_done(struct writer_job *job)
     Fieldsync__Welcome w = FIELDSYNC__WELCOME__INIT;
     w.protocol_version = 1;
     w.server_hlc = server_hlc_now(s);
+    w.server_time_ms = server_wall_ms(s);
     w.limits = &lim;
     w.role = (Fieldsync__Role)sess.role;
     w.n_regions = (size_t)sess.n_regions;

@@ -90,15 +90,60 @@ static void on_signal(uv_signal_t *h, int signum)
              rt->l.conns.count);
     rt->s.shutting_down = 1;
     /* Commit and ack what the writer holds while connections are still open... */
-    writer_stop(rt->s.writer);
-    rt->s.writer = NULL;
-    /* Pull readers take no new job; the pool frees itself once the running ones are done. */
-    reader_close(rt->s.reader);
-    rt->s.reader = NULL;
+    server_close_store(&rt->s);
     /* ...then stop accepting and close every connection (their last frames flush). */
     listener_stop(&rt->l);
     uv_close((uv_handle_t *)&rt->sigint, NULL);
     uv_close((uv_handle_t *)&rt->sigterm, NULL);
+}
+
+void server_init(struct server *s, const struct config *cfg, uv_loop_t *loop)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+    s->loop = loop;
+    s->wall_ms = real_wall_ms;
+    hlc_init(&s->clock, 0);
+}
+
+int server_open_store(struct server *s, char *err, size_t errlen)
+{
+    snprintf(s->db_path, sizeof s->db_path, "%.580s/fieldsync.db", s->cfg->data_dir);
+    struct store_opts so;
+    store_opts_init(&so);
+    so.synchronous = s->cfg->synchronous;
+    int rc = writer_start(&s->writer, s->loop, s->db_path, &so, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* The HLC starts from the greatest clock ever applied: after a restart (or a wall clock
+     * set back) the server still never answers with a clock below one it accepted. */
+    struct store *st = NULL;
+    uint64_t last = 0;
+    if ((rc = store_open(&st, s->db_path, 0, &so, err, errlen)) == 0)
+        rc = store_clock_get(st, &last);
+    store_close(st);
+    if (rc < 0) {
+        snprintf(err, errlen, "server clock: %s", error_str(rc));
+        writer_stop(s->writer);
+        s->writer = NULL;
+        return rc;
+    }
+    hlc_init(&s->clock, last);
+    if ((rc = reader_start(&s->reader, s->loop, s->db_path, &so)) < 0) {
+        snprintf(err, errlen, "reader pool: %s", error_str(rc));
+        writer_stop(s->writer);
+        s->writer = NULL;
+    }
+    return rc;
+}
+
+void server_close_store(struct server *s)
+{
+    writer_stop(s->writer);
+    s->writer = NULL;
+    /* Pull readers take no new job; the pool frees itself once the running ones are done. */
+    reader_close(s->reader);
+    s->reader = NULL;
 }
 
 static void on_walk(uv_handle_t *h, void *arg)
@@ -116,9 +161,7 @@ int server_run(struct config *cfg)
     int loop_ok = 0;
     memset(&rt, 0, sizeof rt);
     struct server *s = &rt.s;
-    s->cfg = cfg;
-    s->wall_ms = real_wall_ms;
-    hlc_init(&s->clock, 0);
+    server_init(s, cfg, &loop);
 
     if (strcmp(cfg->log_level, "debug") == 0)
         log_set_level(LOG_DEBUG);
@@ -165,28 +208,16 @@ int server_run(struct config *cfg)
         goto out;
     }
     loop_ok = 1;
-    s->loop = &loop;
-    snprintf(s->db_path, sizeof s->db_path, "%.580s/fieldsync.db", cfg->data_dir);
-    struct store_opts so;
-    store_opts_init(&so);
-    so.synchronous = cfg->synchronous;
-    if ((rc = writer_start(&s->writer, &loop, s->db_path, &so, err, sizeof err)) < 0) {
+    if ((rc = server_open_store(s, err, sizeof err)) < 0) {
         log_error("event=start_fail what=store db=%s err=\"%s\"", s->db_path, err);
-        goto out;
-    }
-    if ((rc = reader_start(&s->reader, &loop, s->db_path, &so)) < 0) {
-        log_error("event=start_fail what=reader err=\"%s\"", error_str(rc));
-        writer_stop(s->writer);
-        s->writer = NULL;
+        /* A failed writer start leaves nothing on the loop; a failed reader start leaves
+         * the writer's handle closing: run the loop dry either way. */
         goto run;
     }
     int port = 0;
     if ((rc = listener_start(&rt.l, s, &port, err, sizeof err)) < 0) {
         log_error("event=start_fail what=listen err=\"%s\"", err);
-        writer_stop(s->writer);
-        s->writer = NULL;
-        reader_close(s->reader);
-        s->reader = NULL;
+        server_close_store(s);
         goto run;
     }
     uv_signal_init(&loop, &rt.sigint);

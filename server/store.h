@@ -39,7 +39,23 @@ const char *store_errmsg(const struct store *st);
 /* Schema version of the open database. */
 int store_schema_version(struct store *st);
 
+/* WAL checkpoints off the committing thread. By default a writable connection checkpoints in
+ * its own COMMIT once the WAL holds 1,000 pages (SQLite's autocheckpoint: the copy into the
+ * database and its fsyncs run inside that commit). After store_wal_manual it never does;
+ * store_wal_frames is then the WAL's size in frames after its last commit, and someone calls
+ * store_checkpoint, on this or another connection to the same database. */
+void store_wal_manual(struct store *st);
+int store_wal_frames(const struct store *st);
+/* A passive checkpoint: copies what it can without waiting for readers or writers (writers
+ * keep committing meanwhile). 0 (also when another checkpoint is running), FIELDSYNC_ESTORE. */
+int store_checkpoint(struct store *st);
+
 /* Transactions. BEGIN IMMEDIATE for writers. Savepoints nest inside. */
+/* The greatest clock applied so far (0 on a new database): *hlc. 0 or FIELDSYNC_ESTORE. */
+int store_clock_get(struct store *st, uint64_t *hlc);
+/* Raise it to hlc if greater (in the caller's transaction). 0 or FIELDSYNC_ESTORE. */
+int store_clock_raise(struct store *st, uint64_t hlc);
+
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);

@@ -11,6 +11,7 @@
 struct store {
     sqlite3 *db;
     int writable;
+    int wal_frames; /* after the last commit, once store_wal_manual installed the hook */
     char errmsg[256];
     /* Prepared statements live here, created once on first use by the file that owns them
      * (store_stmt), finalized by store_close. */
@@ -61,6 +62,10 @@ enum store_stmt_id {
     STMT_PULL_CONFLICTS,
     STMT_PULL_RECORD,
     STMT_PULL_HISTORY,
+    STMT_HIST_RECORD,
+    STMT_CONFLICT_BYTES,
+    STMT_CLOCK_RAISE,
+    STMT_CLOCK_GET,
     STMT_COUNT = 64
 };
 
@@ -70,7 +75,35 @@ sqlite3_stmt *store_stmt(struct store *st, enum store_stmt_id id, const char *sq
 /* Translate a SQLite failure into FIELDSYNC_ESTORE, keeping SQLite's code and message in
  * st->errmsg (the one place SQLite's error space is translated). */
 int store_fail(struct store *st, const char *what);
+/* What the conflicts of record rid (open and resolved) add to a pull page, counted with
+ * STORE_CONFLICT_WIRE_FIXED each (store_pull.c). 0 or FIELDSYNC_ESTORE. */
+int store_conflict_bytes(struct store *st, int64_t rid, uint64_t *out);
 /* Schema migrations (store_schema.c): bring the database to the current version. */
 int store_migrate(struct store *st);
+
+/* ---- store_prepare.c: the checks that need no stored state (no SQLite) ---- */
+
+struct collection;
+struct collection_index;
+struct merge_record;
+struct store_apply_ctx;
+struct store_change_result;
+struct Fieldsync__Change;
+
+/* Mark res rejected with code and a formatted message; returns 1. */
+int store_reject(struct store_change_result *res, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The checks on the change itself (not its ops): 0 ok with *coll set, 1 rejected (res). */
+int store_precheck(const struct store_apply_ctx *ctx, const struct Fieldsync__Change *ch,
+                   struct store_change_result *res, const struct collection **coll);
+/* 1 if ch has the shape of the usual new record: a body and nothing else. */
+int store_create_shape(const struct Fieldsync__Change *ch);
+/* The state of ch's new record (precheck passed): body validated in one pass, clock blob built
+ * (merge_record_create, into m), index columns (views into ch's body) and region checked.
+ * 0 ready, 1 the general path must decide, 2 over the record size limit (m holds the
+ * state), FIELDSYNC_ENOMEM. */
+int store_create_prepare(const struct store_apply_ctx *ctx, const struct collection *coll,
+                         const struct Fieldsync__Change *ch, const uint8_t *device,
+                         struct merge_record *m, struct collection_index *ix);
 
 #endif

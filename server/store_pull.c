@@ -12,6 +12,7 @@
 
 #include "collections.h"
 #include "error.h"
+#include "pbwire.h"
 #include "merge.h"
 #include "store_internal.h"
 
@@ -47,9 +48,9 @@ static void record_view(sqlite3_stmt *s, struct store_record_view *v)
     v->updated_ms = sqlite3_column_int64(s, 9);
 }
 
-/* Call cb for each conflict of record rid, adding their size to *bytes when given. */
+/* Call cb for each conflict of record rid. */
 static int conflicts_of(struct store *st, int64_t rid, const uint8_t *record_id,
-                        store_conflict_cb cb, void *user, size_t *bytes)
+                        store_conflict_cb cb, void *user)
 {
     sqlite3_stmt *s = store_stmt(
         st, STMT_PULL_CONFLICTS,
@@ -78,8 +79,6 @@ static int conflicts_of(struct store *st, int64_t rid, const uint8_t *record_id,
         c.state = sqlite3_column_int(s, 9);
         c.resolved_by = sqlite3_column_type(s, 10) == SQLITE_NULL ? NULL : blob16(s, 10);
         c.resolved_hlc = (uint64_t)sqlite3_column_int64(s, 11);
-        if (bytes)
-            *bytes += c.element_id_len + c.winner_len + c.loser_len + 96;
         if ((rc = cb(user, &c)) != 0)
             break;
     }
@@ -87,6 +86,23 @@ static int conflicts_of(struct store *st, int64_t rid, const uint8_t *record_id,
         rc = store_fail(st, "read conflicts");
     sqlite3_reset(s);
     return rc;
+}
+
+int store_conflict_bytes(struct store *st, int64_t rid, uint64_t *out)
+{
+    sqlite3_stmt *s = store_stmt(st, STMT_CONFLICT_BYTES,
+                                 "SELECT COALESCE(SUM(COALESCE(length(element_id), 0) + "
+                                 "length(winner_value) + length(loser_value)), 0), COUNT(*) "
+                                 "FROM conflicts WHERE rid=?1");
+    if (!s)
+        return FIELDSYNC_ESTORE;
+    sqlite3_bind_int64(s, 1, rid);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        *out = (uint64_t)sqlite3_column_int64(s, 0) +
+               (uint64_t)sqlite3_column_int64(s, 1) * STORE_CONFLICT_WIRE_FIXED;
+    sqlite3_reset(s);
+    return r == SQLITE_ROW ? 0 : store_fail(st, "conflict size");
 }
 
 static int wanted_collection(const struct store_pull_req *req, uint32_t coll)
@@ -128,7 +144,7 @@ int store_pull(struct store *st, const struct store_pull_req *req, store_record_
 
     uint64_t cursor = req->cursor;
     uint32_t scanned = 0, n = 0;
-    size_t bytes = 0;
+    uint64_t bytes = 0;
     int rc = 0, r;
     *more = 0;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
@@ -142,7 +158,14 @@ int store_pull(struct store *st, const struct store_pull_req *req, store_record_
             cursor = v.server_seq;
             continue;
         }
-        size_t size = v.body_len + v.clocks_len + 64;
+        /* The record and its conflicts, counted before they go in: the page must fit one
+         * frame (a record alone always goes: max_record bounds it with its conflicts). */
+        int64_t rid = sqlite3_column_int64(s, 0);
+        uint64_t size = strlen(v.region) + v.body_len + v.clocks_len + STORE_RECORD_WIRE_FIXED;
+        uint64_t csize = 0;
+        if (conflict_cb && (rc = store_conflict_bytes(st, rid, &csize)) < 0)
+            break;
+        size += csize;
         if (n == req->limit || (req->max_bytes && n > 0 && bytes + size > req->max_bytes)) {
             *more = 1;
             break;
@@ -151,9 +174,7 @@ int store_pull(struct store *st, const struct store_pull_req *req, store_record_
             break;
         n++;
         bytes += size;
-        /* Conflicts count against the byte budget too (the page must fit one frame). */
-        if (conflict_cb && (rc = conflicts_of(st, sqlite3_column_int64(s, 0), v.id, conflict_cb,
-                                              user, &bytes)) != 0)
+        if (conflict_cb && (rc = conflicts_of(st, rid, v.id, conflict_cb, user)) != 0)
             break;
         cursor = v.server_seq;
     }
@@ -201,23 +222,16 @@ int store_conflict_walk(struct store *st, const uint8_t id[16], store_conflict_c
         return rc < 0 ? rc : FIELDSYNC_ENOTFOUND;
     int64_t rid = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
-    return conflicts_of(st, rid, id, cb, user, NULL);
+    return conflicts_of(st, rid, id, cb, user);
 }
 
 static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*p >= end)
-            return FIELDSYNC_ESCHEMA;
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return 0;
-        }
-    }
-    return FIELDSYNC_ESCHEMA;
+    size_t off = 0;
+    if (pbwire_varint(*p, (size_t)(end - *p), &off, out) < 0)
+        return FIELDSYNC_ESCHEMA;
+    *p += off;
+    return 0;
 }
 
 static int get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **out, size_t *len)
@@ -280,7 +294,7 @@ struct replay {
     size_t n, cap;
     store_history_cb cb;
     void *user;
-    struct store_history_op row; /* the creation row's header fields */
+    struct store_history_op row; /* the creation's header (records.created_*) */
 };
 
 static struct later *later_find(struct replay *r, uint32_t field, const uint8_t *eid,
@@ -365,13 +379,11 @@ static int collect_later(void *user, const struct store_history_op *op)
     return later_add(user, op);
 }
 
-/* Walk the history rows of rid in order, ops to cb; the creation row (no ops stored) goes to
- * *creation when asked, its device copied to creation_dev. */
-static int walk_rows(struct store *st, int64_t rid, store_history_cb cb, void *user,
-                     struct store_history_op *creation, uint8_t creation_dev[16])
+/* Walk the history rows of rid (the changes after its creation) in order, ops to cb. */
+static int walk_rows(struct store *st, int64_t rid, store_history_cb cb, void *user)
 {
     sqlite3_stmt *s = store_stmt(st, STMT_PULL_HISTORY,
-                                 "SELECT seq, device, device_seq, hlc, server_ms, ops, created "
+                                 "SELECT seq, device, device_seq, hlc, server_ms, ops "
                                  "FROM history WHERE rid=?1 ORDER BY seq");
     if (!s)
         return FIELDSYNC_ESTORE;
@@ -385,14 +397,6 @@ static int walk_rows(struct store *st, int64_t rid, store_history_cb cb, void *u
         op.device_seq = (uint64_t)sqlite3_column_int64(s, 2);
         op.change_hlc = (uint64_t)sqlite3_column_int64(s, 3);
         op.server_ms = sqlite3_column_int64(s, 4);
-        if (sqlite3_column_int(s, 6)) {
-            if (creation) {
-                *creation = op;
-                memcpy(creation_dev, op.device, 16);
-                creation->device = creation_dev;
-            }
-            continue;
-        }
         const uint8_t *p = sqlite3_column_blob(s, 5);
         const uint8_t *end = p + sqlite3_column_bytes(s, 5);
         while (p && p < end) {
@@ -410,38 +414,45 @@ static int walk_rows(struct store *st, int64_t rid, store_history_cb cb, void *u
 
 int store_history_walk(struct store *st, const uint8_t id[16], store_history_cb cb, void *user)
 {
-    sqlite3_stmt *rs;
     struct replay r;
     memset(&r, 0, sizeof r);
     r.cb = cb;
     r.user = user;
-    int rc = record_row(st, id, &rs);
-    if (rc <= 0)
-        return rc < 0 ? rc : FIELDSYNC_ENOTFOUND;
-    /* rs stays on the record's row (body, clocks) during the walk. */
-    int64_t rid = sqlite3_column_int64(rs, 0);
-    struct store_history_op creation;
-    memset(&creation, 0, sizeof creation);
-    uint8_t creation_dev[16];
-    if ((rc = walk_rows(st, rid, collect_later, &r, &creation, creation_dev)) < 0)
-        goto out;
-    if (creation.seq) {
-        r.row = creation;
-        const struct collection *coll = collections_find((uint32_t)sqlite3_column_int64(rs, 2));
-        rc = FIELDSYNC_ESCHEMA;
-        if (!coll)
-            goto out;
-        rc = merge_state_ops(coll->desc, sqlite3_column_blob(rs, 4),
-                             (size_t)sqlite3_column_bytes(rs, 4), sqlite3_column_blob(rs, 5),
-                             (size_t)sqlite3_column_bytes(rs, 5), on_state_op, &r);
-        for (size_t i = 0; rc == 0 && i < r.n; i++)
-            if (!r.v[i].used && r.v[i].had_old)
-                rc = emit_created(&r, r.v[i].field, r.v[i].eid, r.v[i].eid_len, r.v[i].old,
-                                  r.v[i].old_len, r.v[i].old_tombstone, r.v[i].old_hlc);
-        if (rc != 0)
-            goto out;
+    sqlite3_stmt *rs = store_stmt(st, STMT_HIST_RECORD,
+                                  "SELECT rid, collection, body, clocks, creator, created_seq, "
+                                  "created_device_seq, created_hlc, created_ms "
+                                  "FROM records WHERE id=?1");
+    if (!rs)
+        return FIELDSYNC_ESTORE;
+    sqlite3_bind_blob(rs, 1, id, 16, SQLITE_STATIC);
+    int rc = sqlite3_step(rs);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(rs);
+        return rc == SQLITE_DONE ? FIELDSYNC_ENOTFOUND : store_fail(st, "read record");
     }
-    rc = walk_rows(st, rid, cb, user, NULL, NULL);
+    /* rs stays on the record's row (body, clocks, the creation's header) during the walk. */
+    int64_t rid = sqlite3_column_int64(rs, 0);
+    if ((rc = walk_rows(st, rid, collect_later, &r)) < 0)
+        goto out;
+    r.row.seq = (uint64_t)sqlite3_column_int64(rs, 5);
+    r.row.device = blob16(rs, 4);
+    r.row.device_seq = (uint64_t)sqlite3_column_int64(rs, 6);
+    r.row.change_hlc = (uint64_t)sqlite3_column_int64(rs, 7);
+    r.row.server_ms = sqlite3_column_int64(rs, 8);
+    const struct collection *coll = collections_find((uint32_t)sqlite3_column_int64(rs, 1));
+    rc = FIELDSYNC_ESCHEMA;
+    if (!coll)
+        goto out;
+    rc = merge_state_ops(coll->desc, sqlite3_column_blob(rs, 2),
+                         (size_t)sqlite3_column_bytes(rs, 2), sqlite3_column_blob(rs, 3),
+                         (size_t)sqlite3_column_bytes(rs, 3), on_state_op, &r);
+    for (size_t i = 0; rc == 0 && i < r.n; i++)
+        if (!r.v[i].used && r.v[i].had_old)
+            rc = emit_created(&r, r.v[i].field, r.v[i].eid, r.v[i].eid_len, r.v[i].old,
+                              r.v[i].old_len, r.v[i].old_tombstone, r.v[i].old_hlc);
+    if (rc != 0)
+        goto out;
+    rc = walk_rows(st, rid, cb, user);
 out:
     sqlite3_reset(rs);
     for (size_t i = 0; i < r.n; i++)

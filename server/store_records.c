@@ -5,19 +5,21 @@
  * Per change: delivery check (exactly-once), then every check that can reject it (nothing is
  * written before all checks passed, so a rejected change leaves no trace), then the merge in
  * memory, then a few row writes: the record row (body + clock blob packed), one history row
- * holding every op that won (old and new value), a conflict row per conflict, the delivery
- * state. A failure after the first write fails the whole batch (the caller rolls back).
- * The usual change, a new record as one canonical body, takes a shorter path (create_fast):
- * one validating pass over the body, stored as is with its clock blob built directly
- * (merge_record_create), inserted without a lookup first; everything else, and any change
- * that path declines, goes through the general path.
+ * holding every op that won (old and new value) unless the change created the record (its
+ * header is in the record row, its values are the record's first version), a conflict row
+ * per conflict, the delivery state. A failure after the first write fails the whole batch
+ * (the caller rolls back). The usual change, a new record as one canonical body, takes a
+ * shorter path (create_fast): one validating pass over the body, stored as is with its clock
+ * blob built directly (merge_record_create), inserted without a lookup first; usually that
+ * pass already ran before the writer (store_prepare.c), which then only inserts. Everything
+ * else, and any change that path declines, goes through the general path.
  *
  * Delivery state: per device a contiguous high-water mark `hw` (every seq <= hw applied) and
  * the seqs above it applied out of order (delivery_above). A device sending in order costs
  * no extra row per change; hw is written once per batch. A rejected change does not consume
  * its seq, so a corrected resend (e.g. re-stamped after ECLOCK) can still apply.
  *
- * History op encoding (one blob per change, ops back to back; empty for the change that
+ * History op encoding (one blob per change, ops back to back; no row for the change that
  * created the record, whose values store_pull.c derives from later rows and the state):
  *   varint field | varint eid_len | eid | byte flags (1 new tombstone, 2 old tombstone,
  *   4 had old) | [varint old_hlc | 16 old_device | varint old_len | old] if had old |
@@ -31,12 +33,9 @@
 #include "error.h"
 #include "hlc.h"
 #include "merge.h"
-#include "pbwire.h"
 #include "store_internal.h"
-#include "uuid.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +61,7 @@ struct apply {
     uint8_t *hist;
     size_t hist_len, hist_cap;
     const struct collection *coll; /* of the change being applied */
+    uint64_t conflict_bytes;       /* set when conflicts put a record over max_record */
 };
 
 /* The loaded record a change applies to. */
@@ -75,20 +75,6 @@ struct rec {
     int64_t cdate;
     struct merge_record m;
 };
-
-static int reject(struct store_change_result *res, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int reject(struct store_change_result *res, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    res->status = FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED;
-    res->code = code;
-    vsnprintf(res->message, sizeof res->message, fmt, ap);
-    va_end(ap);
-    return 1;
-}
 
 /* ---- scratch buffers ---- */
 
@@ -382,6 +368,46 @@ static int ops_touch_index(const struct apply *a)
     return 0;
 }
 
+/* Insert a new record row (1 when the id already exists: nothing written). body and clocks
+ * are its state (rec->m's, or prepared ahead of the writer), ix its index columns. */
+static int rec_insert(struct apply *a, const Fieldsync__Change *ch, struct rec *rec,
+                      const uint8_t *body, size_t body_len, const uint8_t *clocks,
+                      size_t clocks_len, int deleted, const struct collection_index *ix,
+                      uint64_t seq)
+{
+    struct store *st = a->st;
+    sqlite3_stmt *s = store_stmt(st, STMT_REC_INSERT,
+                                 "INSERT INTO records(id, collection, region, body, clocks, "
+                                 "deleted, creator, commune, cdate, created_ms, updated_ms, "
+                                 "server_seq, created_seq, created_device_seq, created_hlc) "
+                                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?11, "
+                                 "?12, ?13) ON CONFLICT(id) DO NOTHING");
+    if (!s)
+        return FIELDSYNC_ESTORE;
+    sqlite3_bind_blob(s, 1, ch->record_id.data, 16, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, ch->collection);
+    sqlite3_bind_text(s, 3, ch->region, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, body ? (const void *)body : "", (int)body_len, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 5, clocks ? (const void *)clocks : "", (int)clocks_len, SQLITE_STATIC);
+    sqlite3_bind_int(s, 6, deleted);
+    sqlite3_bind_blob(s, 7, a->device, 16, SQLITE_STATIC);
+    bind_index(s, 8, ix);
+    sqlite3_bind_int64(s, 10, (int64_t)a->ctx->now_ms);
+    sqlite3_bind_int64(s, 11, (int64_t)seq);
+    sqlite3_bind_int64(s, 12, (int64_t)ch->device_seq);
+    sqlite3_bind_int64(s, 13, (int64_t)ch->hlc);
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE)
+        return store_fail(st, "write record");
+    if (sqlite3_changes(st->db) == 0)
+        return 1; /* the id exists: nothing written */
+    rec->rid = sqlite3_last_insert_rowid(st->db);
+    memcpy(rec->creator, a->device, 16);
+    rec->exists = 1;
+    return 0;
+}
+
 /* Write the record row: insert (1 when the id already exists: nothing written) or update.
  * ixp: the index columns of rec's body if already extracted, else NULL. */
 static int rec_write(struct apply *a, const Fieldsync__Change *ch, struct rec *rec, uint64_t seq,
@@ -399,27 +425,10 @@ static int rec_write(struct apply *a, const Fieldsync__Change *ch, struct rec *r
         ix = *ixp;
     else if (!keep_index)
         index_of(a->coll, &rec->m, &ix);
-    if (!rec->exists) {
-        s = store_stmt(st, STMT_REC_INSERT,
-                       "INSERT INTO records(id, collection, region, body, clocks, deleted, "
-                       "creator, commune, cdate, created_ms, updated_ms, server_seq) "
-                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11) "
-                       "ON CONFLICT(id) DO NOTHING");
-        if (!s)
-            return FIELDSYNC_ESTORE;
-        sqlite3_bind_blob(s, 1, ch->record_id.data, 16, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, ch->collection);
-        sqlite3_bind_text(s, 3, ch->region, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(s, 4, rec->m.body ? (const void *)rec->m.body : "", (int)rec->m.body_len,
-                          SQLITE_STATIC);
-        sqlite3_bind_blob(s, 5, rec->m.clocks ? (const void *)rec->m.clocks : "",
-                          (int)rec->m.clocks_len, SQLITE_STATIC);
-        sqlite3_bind_int(s, 6, deleted);
-        sqlite3_bind_blob(s, 7, a->device, 16, SQLITE_STATIC);
-        bind_index(s, 8, &ix);
-        sqlite3_bind_int64(s, 10, now);
-        sqlite3_bind_int64(s, 11, (int64_t)seq);
-    } else if (keep_index || index_same(rec, &ix)) {
+    if (!rec->exists)
+        return rec_insert(a, ch, rec, rec->m.body, rec->m.body_len, rec->m.clocks,
+                          rec->m.clocks_len, deleted, &ix, seq);
+    if (keep_index || index_same(rec, &ix)) {
         /* The usual edit: only the feed and updated indexes move. */
         s = store_stmt(st, STMT_REC_UPDATE_BODY,
                        "UPDATE records SET body=?2, clocks=?3, deleted=?4, updated_ms=?5, "
@@ -452,25 +461,21 @@ static int rec_write(struct apply *a, const Fieldsync__Change *ch, struct rec *r
     }
     int r = sqlite3_step(s);
     sqlite3_reset(s);
-    if (r != SQLITE_DONE)
-        return store_fail(st, "write record");
-    if (!rec->exists) {
-        if (sqlite3_changes(st->db) == 0)
-            return 1; /* the id exists: nothing written */
-        rec->rid = sqlite3_last_insert_rowid(st->db);
-        memcpy(rec->creator, a->device, 16);
-        rec->exists = 1;
-    }
-    return 0;
+    return r == SQLITE_DONE ? 0 : store_fail(st, "write record");
 }
 
+/* The history row of a change to an existing record (rec_write wrote it; a creation has no
+ * history row: the record row's created_* columns are its header, its values the first
+ * version), and the editor entry when the device is not the creator. */
 static int history_write(struct apply *a, const Fieldsync__Change *ch, const struct rec *rec,
                          uint64_t seq, int created)
 {
+    if (created)
+        return 0;
     struct store *st = a->st;
     sqlite3_stmt *s = store_stmt(st, STMT_HIST_INSERT,
                                  "INSERT INTO history(seq, rid, device, device_seq, hlc, "
-                                 "server_ms, ops, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                                 "server_ms, ops) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!s)
         return FIELDSYNC_ESTORE;
     sqlite3_bind_int64(s, 1, (int64_t)seq);
@@ -479,9 +484,7 @@ static int history_write(struct apply *a, const Fieldsync__Change *ch, const str
     sqlite3_bind_int64(s, 4, (int64_t)ch->device_seq);
     sqlite3_bind_int64(s, 5, (int64_t)ch->hlc);
     sqlite3_bind_int64(s, 6, (int64_t)a->ctx->now_ms);
-    sqlite3_bind_blob(s, 7, a->hist && !created ? (const void *)a->hist : "",
-                      created ? 0 : (int)a->hist_len, SQLITE_STATIC);
-    sqlite3_bind_int(s, 8, created);
+    sqlite3_bind_blob(s, 7, a->hist ? (const void *)a->hist : "", (int)a->hist_len, SQLITE_STATIC);
     int r = sqlite3_step(s);
     sqlite3_reset(s);
     if (r != SQLITE_DONE)
@@ -568,42 +571,6 @@ static int conflict_resolve(struct apply *a, uint64_t id, uint64_t hlc)
 
 /* ---- one change ---- */
 
-/* Region codes are short ASCII (letters, digits, '_', '-'), as session.c parses them: they
- * are echoed in messages and compared byte for byte. */
-static int region_code_ok(const char *r)
-{
-    for (; *r; r++)
-        if (!((*r >= 'A' && *r <= 'Z') || (*r >= 'a' && *r <= 'z') || (*r >= '0' && *r <= '9') ||
-              *r == '_' || *r == '-'))
-            return 0;
-    return 1;
-}
-
-/* The checks on the change itself (not its ops): 0 ok, 1 rejected (res filled). Sets a->coll. */
-static int precheck(struct apply *a, const Fieldsync__Change *ch, struct store_change_result *res)
-{
-    const struct store_apply_ctx *ctx = a->ctx;
-    const struct session *sess = ctx->sess;
-    if (ch->record_id.len != 16 || uuid_is_nil(ch->record_id.data))
-        return reject(res, FIELDSYNC_EBADID, "record_id must be 16 bytes and not nil");
-    a->coll = collections_find(ch->collection);
-    if (!a->coll)
-        return reject(res, FIELDSYNC_ECOLLECTION, "unknown collection %" PRIu32, ch->collection);
-    size_t rlen = strlen(ch->region);
-    if (rlen == 0 || rlen >= SESSION_REGION_LEN || !region_code_ok(ch->region))
-        return reject(res, FIELDSYNC_EREGION, "change has no valid region code");
-    if (!session_in_scope(sess, ch->region))
-        return reject(res, FIELDSYNC_ESCOPE, "region %s is outside this device's scope",
-                      ch->region);
-    if (ch->n_resolves && sess->role != SESSION_ROLE_COORDINATOR &&
-        sess->role != SESSION_ROLE_ADMIN)
-        return reject(res, FIELDSYNC_ESCOPE, "only coordinators and admins resolve conflicts");
-    if (ch->n_ops > ctx->max_ops)
-        return reject(res, FIELDSYNC_EBATCH, "%zu operations in one change (limit %" PRIu32 ")",
-                      ch->n_ops, ctx->max_ops);
-    return 0;
-}
-
 /* Collect the change's ops into a->ops (body split, field ops, record delete) and run every
  * check that does not need the stored record. 0 ok, 1 rejected (res filled), <0 failure. */
 static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_change_result *res)
@@ -611,7 +578,7 @@ static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_ch
     const struct store_apply_ctx *ctx = a->ctx;
     const struct session *sess = ctx->sess;
     a->n_ops = 0;
-    int prc = precheck(a, ch, res);
+    int prc = store_precheck(ctx, ch, res, &a->coll);
     if (prc != 0)
         return prc;
     size_t rlen = strlen(ch->region);
@@ -622,14 +589,14 @@ static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_ch
         if (rc == FIELDSYNC_ENOMEM)
             return rc;
         if (rc < 0)
-            return reject(res, rc, "body is not a valid %s", a->coll->name);
+            return store_reject(res, rc, "body is not a valid %s", a->coll->name);
         /* max_ops bounds every operation of a change, the body's too: a 1 MiB body of 300 000
          * one-byte fields would otherwise make a record whose clock blob no pull page can
          * carry (test_bad_input_body_many_fields). */
         if (a->n_ops + ch->n_ops > ctx->max_ops)
-            return reject(res, FIELDSYNC_EBATCH,
-                          "%zu operations in one change, body included (limit %" PRIu32 ")",
-                          a->n_ops + ch->n_ops, ctx->max_ops);
+            return store_reject(res, FIELDSYNC_EBATCH,
+                                "%zu operations in one change, body included (limit %" PRIu32 ")",
+                                a->n_ops + ch->n_ops, ctx->max_ops);
     }
     for (size_t i = 0; i < ch->n_ops; i++) {
         const Fieldsync__FieldOp *f = ch->ops[i];
@@ -646,10 +613,11 @@ static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_ch
             .base_device = f->base_device.len == 16 ? f->base_device.data : NULL,
         };
         if (f->base_device.len && f->base_device.len != 16)
-            return reject(res, FIELDSYNC_EBADID, "op %zu: base_device must be 16 bytes", i);
+            return store_reject(res, FIELDSYNC_EBADID, "op %zu: base_device must be 16 bytes", i);
         int rc = merge_op_check(a->coll->desc, &op);
         if (rc < 0)
-            return reject(res, rc, "op %zu (field %" PRIu32 "): %s", i, f->field, error_str(rc));
+            return store_reject(res, rc, "op %zu (field %" PRIu32 "): %s", i, f->field,
+                                error_str(rc));
         if ((rc = ops_push(a, &op)) < 0)
             return rc;
     }
@@ -664,25 +632,27 @@ static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_ch
             return rc;
     }
     if (a->n_ops == 0 && ch->n_resolves == 0)
-        return reject(res, FIELDSYNC_EINVAL, "change has no operation");
+        return store_reject(res, FIELDSYNC_EINVAL, "change has no operation");
 
     uint64_t bound = ctx->now_ms + ctx->max_clock_ahead_ms;
     for (size_t i = 0; i < a->n_ops; i++) {
         const struct merge_op *op = &a->ops[i];
         if (op->hlc == 0)
-            return reject(res, FIELDSYNC_EINVAL, "operation without a clock (hlc 0)");
+            return store_reject(res, FIELDSYNC_EINVAL, "operation without a clock (hlc 0)");
         if (hlc_ms(op->hlc) > bound)
-            return reject(res, FIELDSYNC_ECLOCK,
-                          "clock %" PRIu64 " ms is %" PRIu64 " ms ahead of server time %" PRIu64
-                          " ms (bound %" PRIu64 " ms): re-stamp and resend",
-                          hlc_ms(op->hlc), hlc_ms(op->hlc) - ctx->now_ms, ctx->now_ms,
-                          ctx->max_clock_ahead_ms);
+            return store_reject(res, FIELDSYNC_ECLOCK,
+                                "clock %" PRIu64 " ms is %" PRIu64
+                                " ms ahead of server time %" PRIu64 " ms (bound %" PRIu64
+                                " ms): re-stamp and resend",
+                                hlc_ms(op->hlc), hlc_ms(op->hlc) - ctx->now_ms, ctx->now_ms,
+                                ctx->max_clock_ahead_ms);
         if (op->field == a->coll->region_field && !op->element_id) {
             const uint8_t *s = NULL;
             size_t n = 0;
             int r = collections_string_value(op->field, op->value, op->value_len, &s, &n);
             if (r <= 0 || n != rlen || memcmp(s, ch->region, n) != 0)
-                return reject(res, FIELDSYNC_EREGION, "the region field must stay %s", ch->region);
+                return store_reject(res, FIELDSYNC_EREGION, "the region field must stay %s",
+                                    ch->region);
         }
     }
     return 0;
@@ -695,11 +665,51 @@ static int too_big(const struct apply *a, const struct rec *rec)
     return a->ctx->max_record && rec->m.body_len + rec->m.clocks_len > a->ctx->max_record;
 }
 
-static int reject_size(const struct apply *a, const struct rec *rec,
-                       struct store_change_result *res)
+static int reject_size(struct apply *a, const struct rec *rec, struct store_change_result *res)
 {
-    return reject(res, FIELDSYNC_ERECORDSIZE, "the record would take %zu bytes; the limit is %u",
-                  rec->m.body_len + rec->m.clocks_len, a->ctx->max_record);
+    uint64_t conflicts = a->conflict_bytes;
+    a->conflict_bytes = 0;
+    if (conflicts)
+        return store_reject(res, FIELDSYNC_ERECORDSIZE,
+                            "the record would take %zu bytes and its conflicts %" PRIu64
+                            "; the limit is %u",
+                            rec->m.body_len + rec->m.clocks_len, conflicts, a->ctx->max_record);
+    return store_reject(res, FIELDSYNC_ERECORDSIZE,
+                        "the record would take %zu bytes; the limit is %u",
+                        rec->m.body_len + rec->m.clocks_len, a->ctx->max_record);
+}
+
+/* Op i of the change, merged, makes a conflict row (a device overwriting its own value, e.g.
+ * twice in one change, makes none). */
+static int makes_conflict(const struct apply *a, size_t i)
+{
+    return a->res[i].conflict && memcmp(a->res[i].old_device, a->ops[i].device, 16) != 0;
+}
+
+/* Every conflict of a record (open or resolved) travels with it in each pull page, so they
+ * count against the size limit too: else one device's stale writes could make a record no
+ * page can carry, and every pull of its region would fail there. Looked up only when the
+ * change adds conflicts or grows the record. 0 fits, 1 over, <0 failure. */
+static int over_with_conflicts(struct apply *a, const struct rec *rec, size_t size_before)
+{
+    if (!a->ctx->max_record || !rec->exists)
+        return 0;
+    uint64_t add = 0;
+    for (size_t i = 0; i < a->n_ops; i++)
+        if (makes_conflict(a, i))
+            add += a->ops[i].element_id_len + a->res[i].old_len + a->ops[i].value_len +
+                   STORE_CONFLICT_WIRE_FIXED;
+    size_t size = rec->m.body_len + rec->m.clocks_len;
+    if (add == 0 && size <= size_before)
+        return 0;
+    uint64_t have = 0;
+    int rc = store_conflict_bytes(a->st, rec->rid, &have);
+    if (rc < 0)
+        return rc;
+    if (size + have + add <= a->ctx->max_record)
+        return 0;
+    a->conflict_bytes = have + add; /* for reject_size's message */
+    return 1;
 }
 
 /* Merge the collected ops into rec (one parse, one re-encoding for all of them), adding the
@@ -719,10 +729,13 @@ static int merge_ops(struct apply *a, struct rec *rec, int created, int *changed
             return FIELDSYNC_ENOMEM;
         a->cap_res = a->cap_ops;
     }
+    size_t size_before = rec->m.body_len + rec->m.clocks_len;
     if ((rc = merge_apply_many(a->coll->desc, &rec->m, a->ops, a->n_ops, a->res)) < 0)
         return rc == FIELDSYNC_ENOMEM ? rc : FIELDSYNC_EINTERNAL;
     if (too_big(a, rec))
         return 1; /* nothing written yet: the caller rejects the change */
+    if ((rc = over_with_conflicts(a, rec, size_before)) != 0)
+        return rc;
     for (size_t i = 0; i < a->n_ops; i++) {
         const struct merge_op *op = &a->ops[i];
         const struct merge_result *mr = &a->res[i];
@@ -734,8 +747,7 @@ static int merge_ops(struct apply *a, struct rec *rec, int created, int *changed
             if (!created && (rc = hist_add(a, op, mr)) < 0)
                 return rc;
         }
-        /* A device overwriting its own value (e.g. twice in one change) is no conflict. */
-        if (mr->conflict && memcmp(mr->old_device, op->device, 16) != 0) {
+        if (makes_conflict(a, i)) {
             if (!rec->exists)
                 return FIELDSYNC_EINTERNAL; /* merge says conflict on a never-written record */
             /* The old views stay valid until the record changes again: write now. */
@@ -759,70 +771,57 @@ static int applied(struct apply *a, const Fieldsync__Change *ch, struct store_ch
     return 0;
 }
 
-/* More top-level occurrences in body than max (an over-count of its operations: a plain
- * repeated field is one operation), or malformed: either way the general path decides. */
-static int body_over(const uint8_t *body, size_t len, uint32_t max)
-{
-    size_t off = 0, k = 0;
-    struct pbwire_field f;
-    while (off < len) {
-        if (pbwire_next(body, len, &off, &f) != 0 || ++k > max)
-            return 1;
-    }
-    return 0;
-}
-
 /* The usual new record: a change carrying only a canonical body, for an id not yet stored.
  * Validates the body in one pass and stores it as is with a clock blob built directly
- * (merge_record_create), then inserts. 0 applied (or rejected: res says), 1 when the general
- * path must take the change (body not canonical or invalid, any check to report, id already
- * stored), <0 failure. */
-static int create_fast(struct apply *a, const Fieldsync__Change *ch, struct rec *rec,
-                       struct store_change_result *res)
+ * (store_create_prepare: merge_record_create), then inserts; when store_prepare_batch did all
+ * that ahead of the writer (p ready), only inserts. 0 applied (or rejected: res says), 1 when
+ * the general path must take the change (body not canonical or invalid, any check to report,
+ * id already stored), <0 failure. */
+static int create_fast(struct apply *a, const Fieldsync__Change *ch, const struct store_prepared *p,
+                       struct rec *rec, struct store_change_result *res)
 {
-    if (!ch->body.len || ch->n_ops || ch->delete_record || ch->n_resolves)
+    if (!store_create_shape(ch))
         return 1;
-    if (body_over(ch->body.data, ch->body.len, a->ctx->max_ops))
-        return 1; /* collect() counts the operations exactly and applies max_ops */
-    int rc = precheck(a, ch, res);
+    int rc = store_precheck(a->ctx, ch, res, &a->coll);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
-    if (ch->hlc == 0 || hlc_ms(ch->hlc) > a->ctx->now_ms + a->ctx->max_clock_ahead_ms)
-        return 1;
-    if ((rc = merge_record_create(a->coll->desc, &rec->m, ch->body.data, ch->body.len, ch->hlc,
-                                  a->device)) != 0)
-        return rc;
-    if (too_big(a, rec)) {
-        reject_size(a, rec, res);
-        return 0;
-    }
-    /* The region field, if the body has one, must say the change's region. */
+    const uint8_t *clocks;
+    size_t clocks_len;
     struct collection_index ix;
-    if (collections_index(a->coll, rec->m.body, rec->m.body_len, &ix) < 0)
-        return 1;
-    size_t rlen = strlen(ch->region);
-    if (ix.region && (ix.region_len != rlen || memcmp(ix.region, ch->region, rlen) != 0))
-        return 1;
-    if (ix.commune_len > COLLECTIONS_TEXT_MAX)
-        ix.commune_len = COLLECTIONS_TEXT_MAX;
-    rec->exists = 0;
+    if (p && p->ready) {
+        clocks = a->ctx->prep->clocks + p->clocks_off;
+        clocks_len = p->clocks_len;
+        ix = p->ix;
+    } else {
+        rc = store_create_prepare(a->ctx, a->coll, ch, a->device, &rec->m, &ix);
+        if (rc == 2) {
+            reject_size(a, rec, res);
+            return 0;
+        }
+        if (rc != 0)
+            return rc;
+        clocks = rec->m.clocks;
+        clocks_len = rec->m.clocks_len;
+    }
+    /* The body is stored as sent: merge_record_create keeps a canonical body byte for byte. */
     uint64_t seq = a->next_seq + 1;
-    if ((rc = rec_write(a, ch, rec, seq, &ix)) != 0)
-        return rc; /* 1: the id exists */
-    if ((rc = history_write(a, ch, rec, seq, 1)) < 0)
-        return rc;
-    a->next_seq = seq;
+    rec->exists = 0;
+    if ((rc = rec_insert(a, ch, rec, ch->body.data, ch->body.len, clocks, clocks_len, 0, &ix,
+                         seq)) != 0)
+        return rc;     /* 1: the id exists */
+    a->next_seq = seq; /* a creation has no history row (history_write) */
     if (ch->hlc > a->max_hlc)
         a->max_hlc = ch->hlc;
     return applied(a, ch, res, 0);
 }
 
-static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec *rec,
+static int apply_change(struct apply *a, const Fieldsync__Change *ch,
+                        const struct store_prepared *p, struct rec *rec,
                         struct store_change_result *res)
 {
     res->device_seq = ch->device_seq;
     if (ch->device_seq == 0)
-        return reject(res, FIELDSYNC_ESEQ, "device_seq must not be 0");
+        return store_reject(res, FIELDSYNC_ESEQ, "device_seq must not be 0");
     int rc = delivered(a, ch->device_seq);
     if (rc < 0)
         return rc;
@@ -830,7 +829,7 @@ static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec
         res->status = FIELDSYNC__CHANGE_STATUS__CHANGE_DUPLICATE;
         return 0;
     }
-    if ((rc = create_fast(a, ch, rec, res)) != 1)
+    if ((rc = create_fast(a, ch, p, rec, res)) != 1)
         return rc;
     if ((rc = collect(a, ch, res)) != 0)
         return rc;
@@ -851,9 +850,7 @@ static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec
         if ((rc = rec_write(a, ch, rec, seq, NULL)) < 0)
             return rc;
         if (rc == 0) {
-            if ((rc = history_write(a, ch, rec, seq, 1)) < 0)
-                return rc;
-            a->next_seq = seq;
+            a->next_seq = seq; /* a creation has no history row (history_write) */
             return applied(a, ch, res, 0);
         }
         changed = 0;
@@ -865,15 +862,17 @@ static int apply_change(struct apply *a, const Fieldsync__Change *ch, struct rec
     if ((rc = rec_load(a, ch->record_id.data, rec, &coll, region, sizeof region)) < 0)
         return rc;
     if (rec->exists && coll != ch->collection)
-        return reject(res, FIELDSYNC_ECOLLECTION, "record belongs to collection %" PRIu32, coll);
+        return store_reject(res, FIELDSYNC_ECOLLECTION, "record belongs to collection %" PRIu32,
+                            coll);
     if (rec->exists && strcmp(region, ch->region) != 0)
-        return reject(res, FIELDSYNC_EREGION, "record's region is %s, not %s", region, ch->region);
+        return store_reject(res, FIELDSYNC_EREGION, "record's region is %s, not %s", region,
+                            ch->region);
     for (size_t i = 0; i < ch->n_resolves; i++) {
         if ((rc = conflict_check(a, ch->resolves[i], rec)) < 0)
             return rc;
         if (rc)
-            return reject(res, FIELDSYNC_ENOTFOUND, "no conflict %" PRIu64 " on this record",
-                          ch->resolves[i]);
+            return store_reject(res, FIELDSYNC_ENOTFOUND, "no conflict %" PRIu64 " on this record",
+                                ch->resolves[i]);
     }
 
     /* Checks passed: from here on a failure fails the batch. */
@@ -933,7 +932,8 @@ int store_apply_batch(struct store *st, const struct store_apply_ctx *ctx,
         struct store_change_result *res = &results[i];
         memset(res, 0, sizeof *res);
         rec.exists = 0;
-        rc = apply_change(&a, changes[i], &rec, res);
+        const struct store_prepared *p = ctx->prep && i < ctx->prep->n ? &ctx->prep->c[i] : NULL;
+        rc = apply_change(&a, changes[i], p, &rec, res);
         if (rc < 0)
             goto out;
     }

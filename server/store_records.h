@@ -7,6 +7,7 @@
 #ifndef FS_STORE_RECORDS_H
 #define FS_STORE_RECORDS_H
 
+#include "collections.h"
 #include "session.h"
 #include "store.h"
 #include "sync.pb-c.h"
@@ -16,13 +17,17 @@
 
 /* ---- apply a push batch (store_records.c) ---- */
 
+struct store_prep;
+
 struct store_apply_ctx {
     const struct session *sess;  /* the pushing device: its id, role and scope */
     uint64_t now_ms;             /* server wall time for the clock bound and timestamps */
     uint64_t max_clock_ahead_ms; /* an op stamped later than now_ms + this is refused */
     uint32_t max_ops;            /* operations per change */
-    uint32_t max_record;         /* body + clocks bytes per record; 0 = no limit */
+    uint32_t max_record;         /* body + clocks + conflicts bytes per record; 0 = no limit */
     uint64_t reported_hw;        /* the device's own high-water mark sent with the batch */
+    /* NULL, or store_prepare_batch's result for these very changes, with this context. */
+    const struct store_prep *prep;
 };
 
 #define STORE_MSG_MAX 160
@@ -45,7 +50,43 @@ int store_apply_batch(struct store *st, const struct store_apply_ctx *ctx,
                       Fieldsync__Change *const *changes, size_t n,
                       struct store_change_result *results, uint64_t *max_hlc);
 
+/* ---- checks ahead of the writer (store_prepare.c) ---- */
+
+/* One change as prepared: ready, or left to the writer. */
+struct store_prepared {
+    int ready; /* 1: a new record that passed every check needing no stored state */
+    size_t clocks_off, clocks_len; /* its clock blob, in store_prep.clocks */
+    struct collection_index ix;    /* its index columns (views into the change's body) */
+};
+
+struct store_prep {
+    struct store_prepared *c; /* one per change, in batch order */
+    size_t n, cap;
+    uint8_t *clocks;
+    size_t clocks_len, clocks_cap;
+};
+
+void store_prep_init(struct store_prep *p);
+void store_prep_close(struct store_prep *p);
+/* Do on any thread, before queueing the batch for the writer, the work of applying that needs
+ * no stored state: for each new record sent as one canonical body, every check that needs
+ * only the change, ctx's session, time and limits, and its clock blob and index columns.
+ * Pass p as ctx->prep to store_apply_batch with the same changes (which must outlive p's
+ * use) and the same ctx: the writer then only checks delivery and inserts those. Changes not
+ * marked ready (anything else, any rejection) are applied by the writer as if not prepared:
+ * the results do not depend on preparing. No SQLite. 0 or FIELDSYNC_ENOMEM (p is then
+ * empty and may still be passed). */
+int store_prepare_batch(const struct store_apply_ctx *ctx, Fieldsync__Change *const *changes,
+                        size_t n, struct store_prep *p);
+
 /* ---- read side (store_pull.c) ---- */
+
+/* Upper bounds of the bytes one record and one conflict take in a PullPage beyond their
+ * variable-length contents (region, body, clocks; element id, both values): tags, lengths,
+ * ids, clocks, devices. Pages are filled, and records bounded by max_record (body, clocks
+ * and every conflict of the record, open or resolved, since all travel with it), with these. */
+#define STORE_RECORD_WIRE_FIXED   88
+#define STORE_CONFLICT_WIRE_FIXED 140
 
 struct store_record_view {
     const uint8_t *id; /* 16 bytes */

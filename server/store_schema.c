@@ -1,7 +1,8 @@
 /*
  * store_schema: the schema and its migrations. PRAGMA user_version is the version; each
  * migration runs in its own transaction and moves the version by one. Never edit a released
- * migration: add a new one.
+ * migration: add a new one. (0 -> 1 is not released yet and is still edited in place; a
+ * development database made by an earlier build must be recreated.)
  */
 #include "store_internal.h"
 
@@ -39,7 +40,11 @@ static const char *const migrations[] = {
     ");"
     /* Records: one row per record, the merged body and its clock blob packed in the row (one
      * report costs a few row writes, not one per field). server_seq is the feed position of
-     * the record's latest change (= the history row that made it); pull walks its index.
+     * the record's latest change (= the history row that made it, or created_seq); pull walks
+     * its index. The change that created the record is kept here, not in history: its device
+     * (creator), device_seq, clock and server time and sequence (created_*); its values are
+     * derived from the state and the later history rows (store_pull.c). A new report thus
+     * writes one row and its index entries, nothing else.
      * commune, cdate (yyyymmdd) and updated_ms are extracted for coordinators' queries.
      * Indexes, kept few because every one is written by every new report:
      *  - records_feed (server_seq): the pull feed, and also "recently updated": one writer
@@ -62,7 +67,10 @@ static const char *const migrations[] = {
     "  cdate INTEGER,"
     "  created_ms INTEGER NOT NULL,"
     "  updated_ms INTEGER NOT NULL,"
-    "  server_seq INTEGER NOT NULL"
+    "  server_seq INTEGER NOT NULL,"
+    "  created_seq INTEGER NOT NULL,"
+    "  created_device_seq INTEGER NOT NULL,"
+    "  created_hlc INTEGER NOT NULL"
     ");"
     "CREATE UNIQUE INDEX records_feed ON records(server_seq);"
     "CREATE INDEX records_region ON records(region, cdate, commune);"
@@ -72,15 +80,13 @@ static const char *const migrations[] = {
     "  rid INTEGER NOT NULL,"
     "  PRIMARY KEY (device, rid)"
     ") WITHOUT ROWID;"
-    /* Append-only history: one row per applied change, clustered by seq, the server sequence
-     * (feed position; the latest is records.server_seq), so every insert appends to the last
-     * page; history_rid finds a record's rows in order (a small entry per row). Clustered by
-     * record instead, each edit inserted a ~400-byte row at a random place: 4x the CPU per
-     * edit (docs/performance.md, "Store ingest"). ops is the compact
-     * encoding of every op that won (store_records.c: field, element id, old value and clock, new
-     * value and clock). For the change that created the record (created = 1) ops is empty: its
-     * values are not stored twice but derived on reading from the later rows' old values and the
-     * current state. */
+    /* Append-only history: one row per applied change after the record's creation (the
+     * creation is records.created_*), clustered by seq, the server sequence (feed position;
+     * the latest is records.server_seq), so every insert appends to the last page; history_rid
+     * finds a record's rows in order (a small entry per row). Clustered by record instead,
+     * each edit inserted a ~400-byte row at a random place: 4x the CPU per edit
+     * (docs/performance.md, "Store ingest"). ops is the compact encoding of every op that won
+     * (store_records.c: field, element id, old value and clock, new value and clock). */
     "CREATE TABLE history ("
     "  seq INTEGER PRIMARY KEY,"
     "  rid INTEGER NOT NULL,"
@@ -88,7 +94,6 @@ static const char *const migrations[] = {
     "  device_seq INTEGER NOT NULL,"
     "  hlc INTEGER NOT NULL,"
     "  server_ms INTEGER NOT NULL,"
-    "  created INTEGER NOT NULL DEFAULT 0,"
     "  ops BLOB NOT NULL"
     ");"
     "CREATE INDEX history_rid ON history(rid, seq);"
@@ -122,7 +127,14 @@ static const char *const migrations[] = {
     "  device BLOB NOT NULL,"
     "  seq INTEGER NOT NULL,"
     "  PRIMARY KEY (device, seq)"
-    ") WITHOUT ROWID;",
+    ") WITHOUT ROWID;"
+    /* The greatest clock ever applied (one row, raised by each push batch): a restarted
+     * server's HLC starts from it, so it never issues a clock below one it has accepted. */
+    "CREATE TABLE server_clock ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  hlc INTEGER NOT NULL"
+    ");"
+    "INSERT INTO server_clock VALUES (1, 0);",
 };
 
 int store_migrate(struct store *st)

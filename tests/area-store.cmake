@@ -5,3 +5,5 @@ fs_test(NAME test_store_crash SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_stor
         LIBS fs_server TIMEOUT 60)
 fs_test(NAME test_reader SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_reader.c LIBS fs_server
         TIMEOUT 30)
+fs_test(NAME test_store_prepare SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store_prepare.c
+        LIBS fs_server TIMEOUT 30)

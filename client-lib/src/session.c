@@ -89,7 +89,9 @@ int session_open(struct session *s, fieldsync_client *c, uint32_t connect_ms, ui
     s->server_high_water = wl->server_high_water;
     /* Clock: offset = server time - local wall time at receipt; the HLC jumps to the
      * server's clock if it is ahead. */
-    s->dev.clock_offset_ms = offset_from(c, wl->server_hlc);
+    s->dev.clock_offset_ms = wl->server_time_ms
+                                 ? (int64_t)wl->server_time_ms - (int64_t)fieldsync__wall_ms(c)
+                                 : offset_from(c, wl->server_hlc);
     hlc_init(&s->hlc, s->dev.hlc_last);
     hlc_update(&s->hlc, wl->server_hlc,
                (uint64_t)((int64_t)fieldsync__wall_ms(c) + s->dev.clock_offset_ms));

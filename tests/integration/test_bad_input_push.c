@@ -610,6 +610,63 @@ static void test_bad_input_record_grows_past_a_frame(void)
     bi_check(&env);
 }
 
+/* One device's stale writes pile conflicts onto another device's record. Each conflict keeps
+ * both values and travels with the record in every pull page (open or resolved), so without a
+ * bound a few pushes made a record that no page could carry: every pull of its region then
+ * failed there with ERROR_INTERNAL, for ever (found by fuzz_handler_push). Conflicts count
+ * against max_record now: the change that would pass it is refused with ERROR_RECORD_SIZE,
+ * and the record is still pulled with all its conflicts. */
+static void test_bad_input_conflicts_past_record_size(void)
+{
+    uint8_t id[16], body[256];
+    bi_new_id(id);
+    size_t n = bi_report(body, sizeof body, "GAO", "Conflicts");
+    Fieldsync__Change ch;
+    bi_change(&ch, ++multi_seq, id, "GAO", bi_hlc_now(), body, n);
+    CHECK_EQ(bi_push_one(multi, &ch, NULL), APPLIED);
+
+    /* The commune as 60 000 bytes, from a device that never saw multi's value (base 0) and
+     * stamped a minute before it: each edit loses and opens a conflict keeping its value. */
+    size_t vlen = 60000;
+    uint8_t *val = malloc(vlen + 8);
+    CHECK(val != NULL);
+    size_t h = 0;
+    val[h++] = 0x1a; /* field 3, length-delimited */
+    for (size_t v = vlen; h == 1 || v; v >>= 7)
+        val[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    memset(val + h, 'x', vlen);
+    uint64_t stale = bi_hlc_now() - ((uint64_t)60000 << 16);
+    int rejected = 0, applied = 0;
+    for (int i = 0; i < 20 && !rejected; i++) {
+        Fieldsync__FieldOp op = FIELDSYNC__FIELD_OP__INIT, *opp = &op;
+        op.field = 3;
+        op.value.data = val;
+        op.value.len = h + vlen;
+        bi_change(&ch, ++env.bad_seq, id, "GAO", stale + (uint64_t)i, NULL, 0);
+        ch.ops = &opp;
+        ch.n_ops = 1;
+        int err = 0;
+        int st = bi_push_one(bad, &ch, &err);
+        if (st == REJECTED) {
+            CHECK_EQ(err, FIELDSYNC_ERECORDSIZE);
+            rejected = 1;
+        } else {
+            CHECK_EQ(st, APPLIED);
+            applied++;
+        }
+    }
+    free(val);
+    fprintf(stderr, "   %d conflicting edits kept, the next refused: %d\n", applied, rejected);
+    CHECK(rejected);
+    CHECK_INT(applied, >=, 7); /* 8 x 60 KB fit in 512 KiB: the limit is not hit early */
+    size_t cap = 4u << 20;
+    uint8_t *out = malloc(cap);
+    CHECK(out != NULL);
+    CHECK(bi_pull_record(env.healthy, id, out, cap) > 0);
+    free(out);
+    bi_check(&env);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -651,6 +708,7 @@ int main(void)
     RUN(test_bad_input_body_many_fields);
     RUN(test_bad_input_pull_odd_requests);
     RUN(test_bad_input_record_grows_past_a_frame);
+    RUN(test_bad_input_conflicts_past_record_size);
 
     testclient_close(multi);
     testclient_close(bad);

@@ -76,36 +76,7 @@ static int stop_requested(void)
 /* SIGKILL the server and start it again on the same data directory (new port). */
 static void server_kill_restart(void)
 {
-    int status;
-    CHECK_EQ(kill(ts.pid, SIGKILL), 0);
-    CHECK_EQ(waitpid(ts.pid, &status, 0), ts.pid);
-    char port_file[400];
-    snprintf(port_file, sizeof port_file, "%s/port", ts.dir);
-    unlink(port_file);
-    const char *argv[] = {ts.bin,        "--dev",         "--data-dir", ts.dir,        "--listen",
-                          "127.0.0.1:0", "--synchronous", "full",       "--log-level", "warn",
-                          NULL};
-    fflush(NULL);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        execv(ts.bin, (char *const *)argv);
-        _exit(127);
-    }
-    ts.pid = pid;
-    ts.port = 0;
-    for (int waited = 0; waited < 20000 && ts.port == 0; waited += 10) {
-        FILE *f = fopen(port_file, "r");
-        if (f) {
-            if (fscanf(f, "%d", &ts.port) != 1)
-                ts.port = 0;
-            fclose(f);
-        }
-        if (ts.port == 0)
-            sleep_ms(10);
-    }
-    CHECK(ts.port > 0);
+    CHECK_EQ(testserver_restart(&ts, SIGKILL), 0);
     publish_port(ts.port);
 }
 

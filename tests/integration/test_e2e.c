@@ -9,6 +9,7 @@
 #include "fieldsync.h"
 #include "support/testserver.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,6 +386,39 @@ static void test_e2e_wrong_clocks(void)
     fieldsync_close(coord.c);
 }
 
+/* A phone 8 minutes ahead (inside the 10-minute bound) delivers edits; the server is killed
+ * and restarted. Its clock starts again from the greatest clock it accepted, so a device
+ * enrolled after the restart starts above those edits; yet a device's clock offset comes
+ * from the server's wall clock, not from that HLC running ahead. Runs last: it moves the
+ * server to a new port. */
+static void test_e2e_server_clock_survives_restart(void)
+{
+    struct dev early, fresh;
+    dev_open(&early, "early", 8 * 60000);
+    dev_enroll(&early, "early", "collector", "GAO", 0);
+    uint8_t id[16];
+    CHECK_EQ(fieldsync_create(early.c, FIELDSYNC_COLLECTION_CONSULTATION, "GAO", id), 0);
+    CHECK_EQ(fieldsync_set_string(early.c, id, F_SUMMARY, "saisi par un téléphone en avance"), 0);
+    fieldsync_sync_stats st = dev_sync(&early);
+    CHECK_U64(st.pushed, ==, 1);
+    CHECK_U64(st.rejected, ==, 0);
+    fieldsync_status es;
+    CHECK_EQ(fieldsync_status_get(early.c, &es), 0);
+
+    CHECK_EQ(testserver_restart(&ts, SIGKILL), 0);
+    dev_open(&fresh, "fresh", 0);
+    dev_enroll(&fresh, "fresh", "collector", "GAO", 0); /* nothing pulled yet */
+    fieldsync_status fs;
+    CHECK_EQ(fieldsync_status_get(fresh.c, &fs), 0);
+    CHECK_U64(fs.hlc, >, es.hlc - (es.hlc & 0xffff)); /* at or past the early phone's minute */
+    dev_sync(&fresh);
+    CHECK_EQ(fieldsync_status_get(fresh.c, &fs), 0);
+    CHECK_INT(fs.clock_offset_ms, <, 60000);
+    CHECK_INT(fs.clock_offset_ms, >, -60000);
+    fieldsync_close(early.c);
+    fieldsync_close(fresh.c);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/fs-e2e-XXXXXX");
@@ -393,6 +427,7 @@ int main(void)
     RUN(test_e2e_concurrent_edits_converge_with_one_conflict);
     RUN(test_e2e_scopes);
     RUN(test_e2e_wrong_clocks);
+    RUN(test_e2e_server_clock_survives_restart);
     CHECK_EQ(testserver_stop(&ts), 0);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

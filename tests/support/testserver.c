@@ -23,25 +23,12 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-int testserver_start(struct testserver *ts, const char *const *extra_args)
+/* Fork and exec the server on ts->dir with ts->extra, then wait for its port file. */
+static int spawn(struct testserver *ts)
 {
-    memset(ts, 0, sizeof *ts);
-    const char *bin = getenv("FS_SERVER_BIN");
-    if (!bin) {
-        fprintf(stderr, "testserver: FS_SERVER_BIN not set\n");
-        return -1;
-    }
-    snprintf(ts->bin, sizeof ts->bin, "%s", bin);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(ts->dir, sizeof ts->dir, "%s/fs-test-XXXXXX", tmp ? tmp : "/tmp");
-    if (!mkdtemp(ts->dir)) {
-        perror("testserver: mkdtemp");
-        return -1;
-    }
     char port_file[400];
     snprintf(port_file, sizeof port_file, "%s/port", ts->dir);
-    snprintf(ts->ca_path, sizeof ts->ca_path, "%s/tls/ca.crt", ts->dir);
-
+    unlink(port_file);
     const char *argv[64];
     int n = 0;
     argv[n++] = ts->bin;
@@ -56,8 +43,8 @@ int testserver_start(struct testserver *ts, const char *const *extra_args)
      * (later flags override earlier ones). */
     argv[n++] = "--enroll-attempts-per-min";
     argv[n++] = "10000";
-    for (int i = 0; extra_args && extra_args[i] && n < 62; i++)
-        argv[n++] = extra_args[i];
+    for (int i = 0; ts->extra && ts->extra[i] && n < 62; i++)
+        argv[n++] = ts->extra[i];
     argv[n] = NULL;
     fflush(NULL);
     pid_t pid = fork();
@@ -71,7 +58,8 @@ int testserver_start(struct testserver *ts, const char *const *extra_args)
         _exit(127);
     }
     ts->pid = pid;
-    for (int waited = 0; waited < 20000; waited += 20) {
+    ts->port = 0;
+    for (int waited = 0; waited < 20000; waited += 10) {
         FILE *f = fopen(port_file, "r");
         if (f) {
             int port = 0;
@@ -88,10 +76,39 @@ int testserver_start(struct testserver *ts, const char *const *extra_args)
             ts->pid = 0;
             return -1;
         }
-        sleep_ms(20);
+        sleep_ms(10);
     }
     fprintf(stderr, "testserver: no port file after 20 s\n");
     return -1;
+}
+
+int testserver_start(struct testserver *ts, const char *const *extra_args)
+{
+    memset(ts, 0, sizeof *ts);
+    const char *bin = getenv("FS_SERVER_BIN");
+    if (!bin) {
+        fprintf(stderr, "testserver: FS_SERVER_BIN not set\n");
+        return -1;
+    }
+    snprintf(ts->bin, sizeof ts->bin, "%s", bin);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(ts->dir, sizeof ts->dir, "%s/fs-test-XXXXXX", tmp ? tmp : "/tmp");
+    if (!mkdtemp(ts->dir)) {
+        perror("testserver: mkdtemp");
+        return -1;
+    }
+    snprintf(ts->ca_path, sizeof ts->ca_path, "%s/tls/ca.crt", ts->dir);
+    ts->extra = extra_args;
+    return spawn(ts);
+}
+
+int testserver_restart(struct testserver *ts, int sig)
+{
+    int status;
+    if (ts->pid <= 0 || kill(ts->pid, sig) != 0 || waitpid(ts->pid, &status, 0) != ts->pid)
+        return -1;
+    ts->pid = 0;
+    return spawn(ts);
 }
 
 int testserver_cli(struct testserver *ts, const char *const *args, char *out, size_t cap)

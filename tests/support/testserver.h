@@ -16,11 +16,15 @@ struct testserver {
     char dir[256];     /* data directory (removed by testserver_stop) */
     char ca_path[512]; /* the dev CA certificate to trust */
     char bin[512];
+    const char *const *extra; /* the extra flags given to testserver_start (caller-owned) */
 };
 
 /* Start the server; extra_args is NULL or a NULL-terminated list of further flags
  * (e.g. "--handshake-timeout-ms", "300"). Waits (≤ 20 s) for the port file. 0 or -1. */
 int testserver_start(struct testserver *ts, const char *const *extra_args);
+/* Stop the server with signal sig (SIGKILL: a crash; SIGTERM: a clean stop), wait for it, and
+ * start it again on the same data directory with the same flags (a new port). 0 or -1. */
+int testserver_restart(struct testserver *ts, int sig);
 /* Run `fieldsync-server <args...> --data-dir DIR`, capturing stdout into out (NUL-terminated).
  * Returns the exit status, or -1 when it could not run. */
 int testserver_cli(struct testserver *ts, const char *const *args, char *out, size_t cap);

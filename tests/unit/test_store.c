@@ -300,6 +300,9 @@ static long long query_int(const char *sql)
 struct hist {
     int n;
     uint64_t seq[32];
+    uint64_t device_seq[32], change_hlc[32];
+    int64_t server_ms[32];
+    uint8_t device[32][16];
     uint32_t field[32];
     int had_old[32];
     char old_val[32][64];
@@ -322,6 +325,10 @@ static int on_hist(void *user, const struct store_history_op *op)
     struct hist *h = user;
     CHECK(h->n < 32);
     h->seq[h->n] = op->seq;
+    h->device_seq[h->n] = op->device_seq;
+    h->change_hlc[h->n] = op->change_hlc;
+    h->server_ms[h->n] = op->server_ms;
+    memcpy(h->device[h->n], op->device, 16);
     h->field[h->n] = op->field;
     h->had_old[h->n] = op->had_old;
     copy_str_value(h->old_val[h->n], op->old_value, op->old_len);
@@ -382,8 +389,11 @@ static void test_store_reapply_is_duplicate(void)
     struct page before, after;
     pull_all(st, &col, 10, &before);
     CHECK_EQ(before.n, 3);
-    long long hist = query_int("SELECT count(*) FROM history");
-    CHECK_EQ(hist, 3);
+    /* A creation writes no history row: its header is in the record row. */
+    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0);
+    CHECK_EQ(query_int("SELECT count(*) FROM records WHERE created_seq = server_seq AND "
+                       "created_device_seq BETWEEN 1 AND 3"),
+             3);
 
     /* The same batch again: every change is a duplicate and nothing moves. */
     apply(st, &col, t, 3, res);
@@ -406,7 +416,8 @@ static void test_store_reapply_is_duplicate(void)
         CHECK_EQ(after.body_len[i], before.body_len[i]);
         CHECK_MEM(after.body[i], before.body[i], before.body_len[i]);
     }
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), hist);
+    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0);
+    CHECK_EQ(query_int("SELECT count(*) FROM records"), 3);
     CHECK_EQ(query_int("SELECT hw FROM delivery"), 3);
     for (int i = 0; i < 3; i++)
         tc_free(&t[i]);
@@ -480,6 +491,11 @@ static void test_store_history_old_and_new(void)
     for (int i = 0; i < h.n - 1; i++) {
         CHECK_EQ(h.had_old[i], 0);
         CHECK_U64(h.seq[i], ==, h.seq[0]);
+        /* the creation's header (from the record row: a creation has no history row) */
+        CHECK_U64(h.device_seq[i], ==, 1);
+        CHECK_U64(h.change_hlc[i], ==, h0);
+        CHECK_EQ(h.server_ms[i], (int64_t)NOW_MS);
+        CHECK_MEM(h.device[i], a.device_id, 16);
         if (h.field[i] == 18) {
             CHECK_STR(h.new_val[i], "Premier résumé");
             saw_create_summary = 1;
@@ -490,6 +506,8 @@ static void test_store_history_old_and_new(void)
     CHECK_U64(h.seq[last], >, h.seq[0]);
     CHECK_EQ(h.field[last], 18);
     CHECK_EQ(h.had_old[last], 1);
+    CHECK_U64(h.change_hlc[last], ==, h1);
+    CHECK_MEM(h.device[last], b.device_id, 16);
     CHECK_STR(h.old_val[last], "Premier résumé");
     CHECK_STR(h.new_val[last], "Résumé corrigé");
     CHECK_EQ(query_int("SELECT count(*) FROM record_editors"), 1);
@@ -866,7 +884,8 @@ static void test_store_clock_bound_rejects_whole_change(void)
     tc_free(&t[0]);
     struct page before;
     pull_all(st, &col, 10, &before);
-    long long hist = query_int("SELECT count(*) FROM history");
+    long long rows = query_int("SELECT (SELECT count(*) FROM history) + "
+                               "(SELECT count(*) FROM records)");
 
     /* Two ops: the first fine, the second 11 minutes ahead. Nothing of it may apply; the
      * next change of the batch still does. */
@@ -881,7 +900,10 @@ static void test_store_clock_bound_rejects_whole_change(void)
     snprintf(want, sizeof want, "server time %llu ms", (unsigned long long)NOW_MS);
     CHECK(strstr(res[0].message, want) != NULL);
     CHECK_EQ(res[1].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), hist + 1);
+    /* only the new record: no history row, no edit of record 1 */
+    CHECK_EQ(query_int("SELECT (SELECT count(*) FROM history) + (SELECT count(*) FROM records)"),
+             rows + 1);
+    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0);
 
     struct page after;
     pull_all(st, &col, 10, &after);
@@ -1032,7 +1054,7 @@ static void test_store_body_on_existing_record(void)
     CHECK_EQ(store_record_get(st, id, on_summary, &sm), 0);
     CHECK_STR(sm.text, "Version B");
     CHECK_EQ(query_int("SELECT count(*) FROM records"), 1);
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), 2);
+    CHECK_EQ(query_int("SELECT count(*) FROM history"), 1); /* the creation has none */
     /* The same through the general path with another region: refused. */
     tc_new(&t, 2, 11, "MENAKA", "Version C", hlc_make(NOW_MS - 40, 0));
     apply_one(st, &b, &t, res);
@@ -1086,7 +1108,9 @@ static void test_store_new_record_paths(void)
              1);
     snprintf(sql, sizeof sql, "SELECT length(body) = %zu FROM records", t.ch.body.len);
     CHECK_EQ(query_int(sql), 1);
-    CHECK_EQ(query_int("SELECT count(*) FROM history WHERE created=1"), 1);
+    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0); /* a creation has no history row */
+    CHECK_EQ(query_int("SELECT created_seq = server_seq AND created_device_seq = 1 FROM records"),
+             1);
     tc_free(&t);
 
     /* not canonical (commune before region): general path, stored sorted */
@@ -1126,7 +1150,7 @@ static void test_store_new_record_paths(void)
     CHECK_EQ(res[0].code, FIELDSYNC_ECLOCK);
     tc_free(&t);
     CHECK_EQ(query_int("SELECT count(*) FROM records"), 2);
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), 2);
+    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0);
     CHECK_EQ(query_int("SELECT hw FROM delivery"), 2);
 
     /* the same id again with a body: general path, merged into the stored record */
@@ -1134,7 +1158,7 @@ static void test_store_new_record_paths(void)
     apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     CHECK_EQ(query_int("SELECT count(*) FROM records"), 2);
-    CHECK_EQ(query_int("SELECT count(*) FROM history WHERE rid = 1"), 2);
+    CHECK_EQ(query_int("SELECT count(*) FROM history WHERE rid = 1"), 1);
     tc_free(&t);
     /* an edit of the summary keeps the index columns; an edit of the commune moves them */
     tc_new(&t, 4, 1, "GAO", NULL, hlc_make(NOW_MS, 6));
@@ -1158,7 +1182,7 @@ static void test_store_new_record_paths(void)
     CHECK(plan_uses("SELECT id, updated_ms FROM records ORDER BY server_seq DESC LIMIT 20",
                     "records_feed"));
     /* history is clustered by seq (appends); a record's rows come through history_rid */
-    CHECK(plan_uses("SELECT seq, device, device_seq, hlc, server_ms, ops, created FROM history "
+    CHECK(plan_uses("SELECT seq, device, device_seq, hlc, server_ms, ops FROM history "
                     "WHERE rid=1 ORDER BY seq",
                     "history_rid"));
     CHECK_EQ(query_int("SELECT max(seq) = (SELECT max(server_seq) FROM records) FROM history"), 1);
