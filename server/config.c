@@ -43,7 +43,8 @@ static const struct opt opts[] = {
     {"max-batch", K_U32, F(max_batch), "changes per push batch (256)"},
     {"max-ops", K_U32, F(max_ops), "operations per change (512)"},
     {"max-record", K_U32, F(max_record),
-     "bytes of body + field clocks per record; at most half of max-frame (0 = that half)"},
+     "bytes of body + clocks + open conflicts per record; at most half of max-frame less "
+     "4 KiB (0 = that)"},
     {"max-in-flight", K_U32, F(max_in_flight), "requests in flight per connection (8)"},
     {"max-page", K_U32, F(max_page), "records per pull page (500)"},
     {"max-output", K_U32, F(max_output),
@@ -307,13 +308,25 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
     return config_check(c, err, errlen);
 }
 
+uint32_t config_max_record(const struct config *c)
+{
+    /* A page carries a record with its open conflicts (<= max_record) and the conflicts
+     * resolved since the puller's cursor, which were open together then (<= max_record too):
+     * two of them and the page's own bytes fit one frame. */
+    return c->max_frame / 2 > 4096 ? c->max_frame / 2 - 4096 : 0;
+}
+
 int config_check(const struct config *c, char *err, size_t errlen)
 {
     /* A record must fit one pull page (one frame) beside its clocks and conflicts, or every
      * device of its region would fail its pull at it for ever. */
-    if (c->max_record > c->max_frame / 2) {
-        snprintf(err, errlen, "--max-record %u is over half of --max-frame %u", c->max_record,
-                 c->max_frame);
+    if (c->max_record > config_max_record(c)) {
+        snprintf(err, errlen, "--max-record %u is over half of --max-frame %u less 4 KiB",
+                 c->max_record, c->max_frame);
+        return FIELDSYNC_EINVAL;
+    }
+    if (c->max_frame < 16384) {
+        snprintf(err, errlen, "--max-frame must be at least 16384");
         return FIELDSYNC_EINVAL;
     }
     if (c->max_frame < c->max_frame_preauth || c->max_frame_preauth < 512) {
@@ -328,7 +341,7 @@ void config_finish(struct config *c)
     if (!c->port_file[0])
         snprintf(c->port_file, sizeof c->port_file, "%.500s/port", c->data_dir);
     if (!c->max_record)
-        c->max_record = c->max_frame / 2;
+        c->max_record = config_max_record(c);
 }
 
 void config_usage(FILE *f)

@@ -27,8 +27,8 @@ struct config {
     uint32_t max_frame;               /* bytes after authentication; default 1 MiB */
     uint32_t max_batch;               /* changes per PushBatch; default 256 */
     uint32_t max_ops;                 /* operations per Change; default 512 */
-    uint32_t max_record;              /* body + clocks + conflicts bytes per record;
-                                         0 = max_frame / 2 */
+    uint32_t max_record;              /* body + clocks + open conflicts bytes per record;
+                                         0 = max_frame / 2 - 4 KiB */
     uint32_t max_in_flight;           /* requests awaiting an answer per connection; default 8 */
     uint32_t max_page;                /* records per PullPage; default 500 */
     uint32_t max_output;              /* bytes queued for one connection before it is paused/cut;
@@ -52,6 +52,8 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 /* Parse the server's flags (argv[0] is the program): --config FILE is read first, then the
  * other flags override it. 0, 1 when --help was asked (usage printed), FIELDSYNC_EINVAL. */
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
+/* The largest max_record that max_frame allows (also its default). */
+uint32_t config_max_record(const struct config *c);
 /* Check the settings against each other: 0 or FIELDSYNC_EINVAL (reason in err). */
 int config_check(const struct config *c, char *err, size_t errlen);
 /* Fill derived defaults (port_file from data_dir, max_record from max_frame). */

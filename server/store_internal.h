@@ -64,6 +64,7 @@ enum store_stmt_id {
     STMT_PULL_HISTORY,
     STMT_HIST_RECORD,
     STMT_CONFLICT_BYTES,
+    STMT_CONFLICTS_ALL,
     STMT_CLOCK_RAISE,
     STMT_CLOCK_GET,
     STMT_COUNT = 64
@@ -75,9 +76,10 @@ sqlite3_stmt *store_stmt(struct store *st, enum store_stmt_id id, const char *sq
 /* Translate a SQLite failure into FIELDSYNC_ESTORE, keeping SQLite's code and message in
  * st->errmsg (the one place SQLite's error space is translated). */
 int store_fail(struct store *st, const char *what);
-/* What the conflicts of record rid (open and resolved) add to a pull page, counted with
- * STORE_CONFLICT_WIRE_FIXED each (store_pull.c). 0 or FIELDSYNC_ESTORE. */
-int store_conflict_bytes(struct store *st, int64_t rid, uint64_t *out);
+/* What the conflicts of record rid sent to a device whose cursor is seen_at add to a pull page
+ * (the open ones, and those resolved after seen_at that were open at it; seen_at 0: the open
+ * ones), counted with STORE_CONFLICT_WIRE_FIXED each (store_pull.c). 0 or FIELDSYNC_ESTORE. */
+int store_conflict_bytes(struct store *st, int64_t rid, uint64_t seen_at, uint64_t *out);
 /* Schema migrations (store_schema.c): bring the database to the current version. */
 int store_migrate(struct store *st);
 

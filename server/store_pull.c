@@ -48,18 +48,30 @@ static void record_view(sqlite3_stmt *s, struct store_record_view *v)
     v->updated_ms = sqlite3_column_int64(s, 9);
 }
 
-/* Call cb for each conflict of record rid. */
-static int conflicts_of(struct store *st, int64_t rid, const uint8_t *record_id,
+/* Which conflicts travel with a record to a device whose cursor is seen_at: the open ones,
+ * and the resolved ones the device may hold open (opened at or before its cursor, resolved
+ * after it). A device that never saw a conflict open does not need its resolution, so
+ * resolved conflicts do not accumulate in every page of the record for ever; and what a page
+ * carries stays bounded: body + open conflicts fit max_record now, and the resolved ones
+ * sent were all open together at seen_at, when they fitted it too. */
+#define SENT_AT "(state = 1 OR (created_seq <= ?2 AND resolved_seq > ?2))"
+
+/* Call cb for each conflict of record rid sent at seen_at (all of them when seen_at < 0). */
+static int conflicts_of(struct store *st, int64_t rid, int64_t seen_at, const uint8_t *record_id,
                         store_conflict_cb cb, void *user)
 {
-    sqlite3_stmt *s = store_stmt(
-        st, STMT_PULL_CONFLICTS,
-        "SELECT id, field, element_id, winner_value, winner_hlc, winner_device, loser_value, "
-        "loser_hlc, loser_device, state, resolved_by, resolved_hlc FROM conflicts "
-        "WHERE rid=?1 ORDER BY id");
+#define CONFLICT_COLS                                                                              \
+    "SELECT id, field, element_id, winner_value, winner_hlc, winner_device, loser_value, "         \
+    "loser_hlc, loser_device, state, resolved_by, resolved_hlc FROM conflicts "
+    sqlite3_stmt *s =
+        seen_at < 0 ? store_stmt(st, STMT_CONFLICTS_ALL, CONFLICT_COLS "WHERE rid=?1 ORDER BY id")
+                    : store_stmt(st, STMT_PULL_CONFLICTS,
+                                 CONFLICT_COLS "WHERE rid=?1 AND " SENT_AT " ORDER BY id");
     if (!s)
         return FIELDSYNC_ESTORE;
     sqlite3_bind_int64(s, 1, rid);
+    if (seen_at >= 0)
+        sqlite3_bind_int64(s, 2, seen_at);
     int rc = 0, r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_conflict_view c;
@@ -88,15 +100,16 @@ static int conflicts_of(struct store *st, int64_t rid, const uint8_t *record_id,
     return rc;
 }
 
-int store_conflict_bytes(struct store *st, int64_t rid, uint64_t *out)
+int store_conflict_bytes(struct store *st, int64_t rid, uint64_t seen_at, uint64_t *out)
 {
     sqlite3_stmt *s = store_stmt(st, STMT_CONFLICT_BYTES,
                                  "SELECT COALESCE(SUM(COALESCE(length(element_id), 0) + "
                                  "length(winner_value) + length(loser_value)), 0), COUNT(*) "
-                                 "FROM conflicts WHERE rid=?1");
+                                 "FROM conflicts WHERE rid=?1 AND " SENT_AT);
     if (!s)
         return FIELDSYNC_ESTORE;
     sqlite3_bind_int64(s, 1, rid);
+    sqlite3_bind_int64(s, 2, seen_at > INT64_MAX ? INT64_MAX : (int64_t)seen_at);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW)
         *out = (uint64_t)sqlite3_column_int64(s, 0) +
@@ -143,6 +156,7 @@ int store_pull(struct store *st, const struct store_pull_req *req, store_record_
         sqlite3_bind_blob(s, 3, sess->device_id, 16, SQLITE_STATIC);
 
     uint64_t cursor = req->cursor;
+    uint64_t seen_at = req->cursor > INT64_MAX ? INT64_MAX : req->cursor;
     uint32_t scanned = 0, n = 0;
     uint64_t bytes = 0;
     int rc = 0, r;
@@ -163,7 +177,7 @@ int store_pull(struct store *st, const struct store_pull_req *req, store_record_
         int64_t rid = sqlite3_column_int64(s, 0);
         uint64_t size = strlen(v.region) + v.body_len + v.clocks_len + STORE_RECORD_WIRE_FIXED;
         uint64_t csize = 0;
-        if (conflict_cb && (rc = store_conflict_bytes(st, rid, &csize)) < 0)
+        if (conflict_cb && (rc = store_conflict_bytes(st, rid, seen_at, &csize)) < 0)
             break;
         size += csize;
         if (n == req->limit || (req->max_bytes && n > 0 && bytes + size > req->max_bytes)) {
@@ -174,7 +188,8 @@ int store_pull(struct store *st, const struct store_pull_req *req, store_record_
             break;
         n++;
         bytes += size;
-        if (conflict_cb && (rc = conflicts_of(st, rid, v.id, conflict_cb, user)) != 0)
+        if (conflict_cb &&
+            (rc = conflicts_of(st, rid, (int64_t)seen_at, v.id, conflict_cb, user)) != 0)
             break;
         cursor = v.server_seq;
     }
@@ -222,7 +237,7 @@ int store_conflict_walk(struct store *st, const uint8_t id[16], store_conflict_c
         return rc < 0 ? rc : FIELDSYNC_ENOTFOUND;
     int64_t rid = sqlite3_column_int64(s, 0);
     sqlite3_reset(s);
-    return conflicts_of(st, rid, id, cb, user);
+    return conflicts_of(st, rid, -1, id, cb, user);
 }
 
 static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)

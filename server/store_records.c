@@ -512,8 +512,8 @@ static int conflict_write(struct apply *a, int64_t rid, const struct merge_op *o
     sqlite3_stmt *s = store_stmt(
         st, STMT_CONFLICT_INSERT,
         "INSERT INTO conflicts(rid, field, element_id, winner_value, winner_hlc, winner_device, "
-        "loser_value, loser_hlc, loser_device, created_ms) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+        "loser_value, loser_hlc, loser_device, created_ms, created_seq) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
     if (!s)
         return FIELDSYNC_ESTORE;
     const uint8_t *nv = op->value ? op->value : (const uint8_t *)"";
@@ -531,6 +531,7 @@ static int conflict_write(struct apply *a, int64_t rid, const struct merge_op *o
     sqlite3_bind_int64(s, nvc + 1, (int64_t)op->hlc);
     sqlite3_bind_blob(s, nvc + 2, op->device, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 10, (int64_t)a->ctx->now_ms);
+    sqlite3_bind_int64(s, 11, (int64_t)(a->next_seq + 1)); /* the seq this change will take */
     int rr = sqlite3_step(s);
     sqlite3_reset(s);
     return rr == SQLITE_DONE ? 0 : store_fail(st, "write conflict");
@@ -554,14 +555,15 @@ static int conflict_check(struct apply *a, uint64_t id, const struct rec *rec)
 static int conflict_resolve(struct apply *a, uint64_t id, uint64_t hlc)
 {
     sqlite3_stmt *s = store_stmt(a->st, STMT_CONFLICT_RESOLVE,
-                                 "UPDATE conflicts SET state=2, resolved_by=?2, "
-                                 "resolved_hlc=?3, resolved_ms=?4 WHERE id=?1 AND state=1");
+                                 "UPDATE conflicts SET state=2, resolved_by=?2, resolved_hlc=?3, "
+                                 "resolved_ms=?4, resolved_seq=?5 WHERE id=?1 AND state=1");
     if (!s)
         return FIELDSYNC_ESTORE;
     sqlite3_bind_int64(s, 1, (int64_t)id);
     sqlite3_bind_blob(s, 2, a->device, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, (int64_t)hlc);
     sqlite3_bind_int64(s, 4, (int64_t)a->ctx->now_ms);
+    sqlite3_bind_int64(s, 5, (int64_t)(a->next_seq + 1));
     int r = sqlite3_step(s);
     sqlite3_reset(s);
     if (r != SQLITE_DONE)
@@ -703,7 +705,7 @@ static int over_with_conflicts(struct apply *a, const struct rec *rec, size_t si
     if (add == 0 && size <= size_before)
         return 0;
     uint64_t have = 0;
-    int rc = store_conflict_bytes(a->st, rec->rid, &have);
+    int rc = store_conflict_bytes(a->st, rec->rid, 0, &have); /* the open ones */
     if (rc < 0)
         return rc;
     if (size + have + add <= a->ctx->max_record)

@@ -113,7 +113,9 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  resolved_by BLOB,"
     "  resolved_hlc INTEGER NOT NULL DEFAULT 0,"
-    "  resolved_ms INTEGER NOT NULL DEFAULT 0"
+    "  resolved_ms INTEGER NOT NULL DEFAULT 0,"
+    "  created_seq INTEGER NOT NULL DEFAULT 0," /* the feed position of the change that opened */
+    "  resolved_seq INTEGER NOT NULL DEFAULT 0" /* ... and of the one that resolved it */
     ");"
     "CREATE INDEX conflicts_rid ON conflicts(rid);"
     /* Delivery state for exactly-once: per device a contiguous high-water mark (every seq

@@ -652,6 +652,19 @@ static void test_store_conflict_open_then_resolved(void)
     CHECK_MEM(cs.c[0].resolved_by, coord.device_id, 16);
     CHECK_EQ(query_int("SELECT resolved_hlc FROM conflicts"),
              (long long)hlc_make(NOW_MS - 3000, 0));
+
+    /* The resolution travels to a device that saw the conflict open (its cursor is past the
+     * opening), not to one that never did: resolved conflicts do not ride with the record
+     * for ever. */
+    uint64_t seen_open = next;
+    pull(st, &coord, seen_open, 10, &p, &next, &more);
+    CHECK_EQ(p.n, 1);
+    CHECK_EQ(p.n_conflicts, 1);
+    CHECK_U64(p.conflict_id[0], ==, cid);
+    CHECK_EQ(p.conflict_state[0], FIELDSYNC__CONFLICT_STATE__CONFLICT_RESOLVED);
+    pull(st, &coord, 0, 10, &p, &next, &more);
+    CHECK_EQ(p.n, 1);
+    CHECK_EQ(p.n_conflicts, 0);
     close_and_remove(st);
 }
 
