@@ -10,9 +10,10 @@
  *
  * Write path: replies are packed, encrypted into the TLS output buffer and handed to uv_write
  * as one request per flush (one per read burst for pipelined requests). Bytes the kernel has
- * not taken yet are watched: past max_output the connection stops reading (a client that
- * does not read its replies cannot make us buffer without bound); past twice that it is cut;
- * a paused connection that stays silent meets the idle timeout.
+ * not taken yet are watched: past max_output the connection stops reading and dispatching (a
+ * client that does not read its replies cannot make us buffer without bound); past that plus
+ * what the requests already in flight may answer (max_in_flight frames) it is cut; a paused
+ * connection that stays silent meets the idle timeout.
  *
  * Local connections (conn_open_local) have no socket and no TLS: the caller hands plaintext
  * bytes in (conn_local_input, as one read burst) and every frame sent goes to its callback.
@@ -84,6 +85,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_timer(uv_timer_t *t);
 static void process_input(struct conn *c, size_t nread);
+static void drain_frames(struct conn *c);
+static void end_burst(struct conn *c);
 static void error_frame(struct conn *c, uint32_t request_id, int code, int close,
                         uint64_t server_hlc, const char *msg);
 
@@ -206,8 +209,12 @@ static void on_write(uv_write_t *req, int status)
     if (c->paused &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= c->s->cfg->max_output / 2) {
         c->paused = 0;
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
             hard_close(c);
+            return;
+        }
+        drain_frames(c); /* the frames read before the pause */
+        end_burst(c);
     }
 }
 
@@ -241,8 +248,11 @@ static void flush(struct conn *c)
     c->out_queued += n;
     /* What the kernel would not take yet: grows only when the peer does not read. */
     size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-    uint64_t max = c->s->cfg->max_output;
-    if (q > 2 * max) {
+    const struct config *cfg = c->s->cfg;
+    uint64_t max = cfg->max_output;
+    /* Once paused, the requests already in flight still answer (each reply at most a frame):
+     * only beyond that is the peer misbehaving, not just slow. */
+    if (q > max + (uint64_t)cfg->max_in_flight * cfg->max_frame) {
         log_warn("event=conn_cut peer=%s reason=output_over_limit queued=%zu", c->peer, q);
         hard_close(c);
     } else if (q > max && !c->paused && !c->closing) {
@@ -457,11 +467,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)read_buf, sizeof read_buf);
 }
 
-/* Whole frames out of the reader, into dispatch. */
+/* Whole frames out of the reader, into dispatch. A paused connection (its peer is not
+ * reading its replies) dispatches nothing more: what was already read waits in the frame
+ * reader until on_write resumes it, so a pipelining client is throttled, not cut. */
 static void drain_frames(struct conn *c)
 {
     for (;;) {
-        if (c->closing)
+        if (c->closing || c->paused)
             return;
         const uint8_t *payload;
         size_t len;
