@@ -54,6 +54,8 @@ static const struct opt opts[] = {
     {"handshake-timeout-ms", K_U32, F(handshake_timeout_ms), "TLS + Hello deadline (15000)"},
     {"idle-timeout-ms", K_U32, F(idle_timeout_ms), "silent connections close after (120000)"},
     {"max-connections", K_U32, F(max_connections), "connection cap (15000)"},
+    {"max-preauth-per-address", K_U32, F(max_preauth_per_address),
+     "connections from one address (IPv6: one /64) before Hello; 0 = no cap (64)"},
     {"rate-per-device", K_U32, F(rate_per_device), "requests/s per device, burst 4x (50)"},
     {"enroll-attempts-per-min", K_U32, F(enroll_attempts_per_min),
      "enrolment attempts per "
@@ -82,6 +84,7 @@ void config_defaults(struct config *c)
     c->handshake_timeout_ms = 15000;
     c->idle_timeout_ms = 120000;
     c->max_connections = 15000;
+    c->max_preauth_per_address = 64;
     c->rate_per_device = 50;
     c->enroll_attempts_per_min = 10;
     c->ticket_lifetime_s = 86400;

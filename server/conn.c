@@ -29,6 +29,7 @@
 
 #include "auth.h"
 #include "rate.h"
+#include "uuid.h"
 #include "dispatch.h"
 #include "error.h"
 #include "frame.h"
@@ -67,7 +68,12 @@ struct conn {
     unsigned refs;
     int handles_open;
     unsigned authed : 1, auth_pending : 1, closing : 1, hard_closed : 1, paused : 1, arena_live : 1,
-        in_read : 1, local : 1;
+        in_read : 1, local : 1, preauth_listed : 1;
+    /* In list->preauth[pa_bucket] while not authenticated (accepted connections only). */
+    struct conn *pa_next, *pa_prev;
+    uint8_t pa_key[8];
+    uint8_t pa_len;
+    unsigned pa_bucket;
 };
 
 struct wreq {
@@ -132,10 +138,67 @@ size_t conn_peer_ip(const struct conn *c, uint8_t out[16])
         return 4;
     }
     if (c->addr.ss_family == AF_INET6) {
-        memcpy(out, &((const struct sockaddr_in6 *)&c->addr)->sin6_addr, 16);
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in6 *)&c->addr)->sin6_addr;
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, v4mapped, 12) == 0) { /* an IPv4 client of a dual-stack listener */
+            memcpy(out, a + 12, 4);
+            return 4;
+        }
+        memcpy(out, a, 16);
         return 16;
     }
     return 0;
+}
+
+/* ---- connections not yet authenticated, per source address ---- */
+
+static uint32_t pa_seed;
+
+static void preauth_key(const struct conn *c, uint8_t key[8], uint8_t *len, unsigned *bucket)
+{
+    uint8_t ip[16];
+    size_t n = conn_peer_ip(c, ip);
+    *len = (uint8_t)(n > 8 ? 8 : n); /* one IPv6 client holds a whole /64 */
+    memcpy(key, ip, *len);
+    if (!pa_seed && uuid_random(&pa_seed, sizeof pa_seed) < 0)
+        pa_seed = 0x9e3779b9u;
+    uint32_t h = 2166136261u ^ pa_seed;
+    for (uint8_t i = 0; i < *len; i++)
+        h = (h ^ key[i]) * 16777619u;
+    *bucket = h % CONN_PREAUTH_BUCKETS;
+}
+
+static unsigned preauth_count(const struct conn_list *list, const uint8_t *key, uint8_t len,
+                              unsigned bucket, unsigned stop_at)
+{
+    unsigned n = 0;
+    for (const struct conn *x = list->preauth[bucket]; x && n < stop_at; x = x->pa_next)
+        n += x->pa_len == len && memcmp(x->pa_key, key, len) == 0;
+    return n;
+}
+
+static void preauth_add(struct conn *c)
+{
+    struct conn **head = &c->list->preauth[c->pa_bucket];
+    c->pa_prev = NULL;
+    c->pa_next = *head;
+    if (*head)
+        (*head)->pa_prev = c;
+    *head = c;
+    c->preauth_listed = 1;
+}
+
+static void preauth_del(struct conn *c)
+{
+    if (!c->preauth_listed)
+        return;
+    if (c->pa_prev)
+        c->pa_prev->pa_next = c->pa_next;
+    else
+        c->list->preauth[c->pa_bucket] = c->pa_next;
+    if (c->pa_next)
+        c->pa_next->pa_prev = c->pa_prev;
+    c->preauth_listed = 0;
 }
 
 static void maybe_free(struct conn *c)
@@ -149,6 +212,7 @@ static void maybe_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->list->count--;
+    preauth_del(c);
     tls_conn_free(c->tls);
     frame_reader_close(&c->fr);
     arena_close(&c->arena);
@@ -420,6 +484,7 @@ void conn_set_session(struct conn *c, const struct session *s)
     const struct config *cfg = c->s->cfg;
     c->sess = *s;
     c->authed = 1;
+    preauth_del(c);
     frame_reader_set_limit(&c->fr, cfg->max_frame);
     arena_close(&c->arena);
     arena_init(&c->arena, ARENA_BLOCK, 4 * (size_t)cfg->max_frame + 65536);
@@ -624,6 +689,16 @@ int conn_accept(struct server *s, struct conn_list *list, uv_stream_t *server_st
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     }
+    /* A cap on connections from one address still before Hello, checked before a TLS context
+     * is spent on them: one machine cannot hold every slot with silent connections. */
+    preauth_key(c, c->pa_key, &c->pa_len, &c->pa_bucket);
+    uint32_t cap = s->cfg->max_preauth_per_address;
+    if (cap && preauth_count(list, c->pa_key, c->pa_len, c->pa_bucket, cap) >= cap) {
+        log_warn("event=conn_refused reason=preauth_per_address peer=%s max=%u", c->peer, cap);
+        hard_close(c);
+        return FIELDSYNC_EBUSY;
+    }
+    preauth_add(c);
     uv_tcp_nodelay(&c->tcp, 1);
     if ((rc = tls_conn_new(s->tls, &c->tls)) < 0) {
         hard_close(c);

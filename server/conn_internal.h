@@ -13,14 +13,20 @@
 
 struct server;
 
-/* Every open connection of one listener (for the cap and for shutdown). */
+#define CONN_PREAUTH_BUCKETS 4096
+
+/* Every open connection of one listener (for the cap and for shutdown), and the ones not yet
+ * authenticated hashed by source address (IPv4, or the /64 of IPv6) for the per-address cap
+ * on them. */
 struct conn_list {
     struct conn *head;
     unsigned count;
+    struct conn *preauth[CONN_PREAUTH_BUCKETS];
 };
 
 /* Accept one pending connection from `server_stream` into a new conn (TLS started, handshake
- * timer armed). 0, FIELDSYNC_ENOMEM, FIELDSYNC_ETLS, FIELDSYNC_EIO. */
+ * timer armed). 0, FIELDSYNC_EBUSY (over the per-address cap on connections before Hello:
+ * closed at once), FIELDSYNC_ENOMEM, FIELDSYNC_ETLS, FIELDSYNC_EIO. */
 int conn_accept(struct server *s, struct conn_list *list, uv_stream_t *server_stream);
 /* Where a local connection's output goes: each frame the server sends (header included),
  * in order; the bytes are valid only during the call. Called on the loop thread, also from
@@ -59,7 +65,8 @@ void conn_restart_handshake_timer(struct conn *c);
 /* Admit one request: 0, FIELDSYNC_EBUSY (in-flight limit), FIELDSYNC_ERATE (device rate). */
 int conn_request_begin(struct conn *c);
 
-/* Peer IP address bytes (4 or 16) for per-address limits; returns the length. */
+/* Peer IP address bytes for per-address limits: 4 (IPv4, also when mapped into IPv6) or 16;
+ * returns the length. */
 size_t conn_peer_ip(const struct conn *c, uint8_t out[16]);
 
 #endif

@@ -47,6 +47,10 @@ static void on_connection(uv_stream_t *server_stream, int status)
         return;
     }
     int rc = conn_accept(l->s, &l->conns, server_stream);
+    if (rc == FIELDSYNC_EBUSY) { /* over the per-address cap: conn_accept logged it */
+        l->refused++;
+        return;
+    }
     if (rc < 0) {
         log_warn("event=accept_fail err=%s", error_name(rc));
         return;

@@ -772,6 +772,34 @@ static void test_bad_input_never_reads_replies(void)
     tight_check();
 }
 
+/* One address may hold at most max-preauth-per-address (64 by default) connections that have
+ * not said Hello: the next is closed at accept, while authenticated devices from the same
+ * address are not counted and keep being served; once the squatters leave, the address may
+ * connect again. (With the main server: it has the default cap.) */
+static void test_bad_input_preauth_per_address(void)
+{
+    enum { CAP = 64 };
+    struct testclient *idle[CAP];
+    for (int i = 0; i < CAP; i++)
+        CHECK_EQ(testclient_connect_raw(&idle[i], ts.port), 0);
+    sleep_ms(100); /* let the server accept them */
+    struct testclient *over = NULL;
+    CHECK_EQ(testclient_connect_raw(&over, ts.port), 0);
+    testclient_set_timeout(over, 500);
+    uint64_t t0 = mono_ms();
+    CHECK_EQ(testclient_wait_closed(over), 0); /* closed at accept, not after a timeout */
+    CHECK_INT(mono_ms() - t0, <, 400);
+    testclient_close(over);
+    CHECK_EQ(testclient_ping(env.healthy), 0); /* the healthy device (same address) */
+    for (int i = 0; i < CAP; i++)
+        testclient_close(idle[i]);
+    sleep_ms(100);
+    struct testclient *again = NULL;
+    CHECK_EQ(testclient_connect(&again, ts.port, ts.ca_path), 0); /* TLS handshake done */
+    testclient_close(again);
+    bi_check(&env);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -805,6 +833,7 @@ int main(void)
     RUN(test_bad_input_old_tls_versions);
     RUN(test_bad_input_too_many_in_flight);
     RUN(test_bad_input_request_rate);
+    RUN(test_bad_input_preauth_per_address);
 
     const char *extra[] = {"--handshake-timeout-ms",
                            "700",
