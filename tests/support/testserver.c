@@ -43,7 +43,7 @@ static int spawn(struct testserver *ts)
      * (later flags override earlier ones). */
     argv[n++] = "--enroll-attempts-per-min";
     argv[n++] = "10000";
-    for (int i = 0; ts->extra && ts->extra[i] && n < 62; i++)
+    for (int i = 0; ts->extra[i] && n < 62; i++)
         argv[n++] = ts->extra[i];
     argv[n] = NULL;
     fflush(NULL);
@@ -98,7 +98,8 @@ int testserver_start(struct testserver *ts, const char *const *extra_args)
         return -1;
     }
     snprintf(ts->ca_path, sizeof ts->ca_path, "%s/tls/ca.crt", ts->dir);
-    ts->extra = extra_args;
+    for (int i = 0; extra_args && extra_args[i] && i < 47; i++)
+        ts->extra[i] = extra_args[i];
     return spawn(ts);
 }
 

@@ -16,7 +16,8 @@ struct testserver {
     char dir[256];     /* data directory (removed by testserver_stop) */
     char ca_path[512]; /* the dev CA certificate to trust */
     char bin[512];
-    const char *const *extra; /* the extra flags given to testserver_start (caller-owned) */
+    const char *extra[48]; /* the extra flags given to testserver_start (the strings must
+                              outlive the server: a restart passes them again) */
 };
 
 /* Start the server; extra_args is NULL or a NULL-terminated list of further flags
