@@ -10,6 +10,7 @@
 #include "reader.h"
 #include "session.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "store_records.h"
 
 #include <stdio.h>
@@ -22,14 +23,12 @@
 #define N_RECORDS 5
 #define N_JOBS    8
 
-static char dir[64], db_path[128];
-
 /* N_RECORDS records (empty bodies but a commune op) written through the store. */
 static void fill(void)
 {
     struct store *st;
     char err[256];
-    CHECK_EQ(store_open(&st, db_path, 1, NULL, err, sizeof err), 0);
+    CHECK_EQ(store_open(&st, fixture_db_path, 1, NULL, err, sizeof err), 0);
     struct session admin;
     memset(&admin, 0, sizeof admin);
     admin.role = SESSION_ROLE_ADMIN;
@@ -109,7 +108,7 @@ static void test_reader_pool_runs_and_closes(void)
     uv_loop_t loop;
     CHECK_EQ(uv_loop_init(&loop), 0);
     struct reader *r;
-    CHECK_EQ(reader_start(&r, &loop, db_path, NULL), 0);
+    CHECK_EQ(reader_start(&r, &loop, fixture_db_path, NULL), 0);
     struct count_job jobs[N_JOBS];
     memset(jobs, 0, sizeof jobs);
     for (int i = 0; i < N_JOBS; i++) {
@@ -136,7 +135,7 @@ static void test_reader_close_when_idle(void)
     uv_loop_t loop;
     CHECK_EQ(uv_loop_init(&loop), 0);
     struct reader *r;
-    CHECK_EQ(reader_start(&r, &loop, db_path, NULL), 0);
+    CHECK_EQ(reader_start(&r, &loop, fixture_db_path, NULL), 0);
     reader_close(r); /* nothing pending: freed now */
     reader_close(NULL);
     CHECK_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
@@ -146,7 +145,7 @@ static void test_reader_close_when_idle(void)
 static void test_reader_missing_database(void)
 {
     char missing[160];
-    snprintf(missing, sizeof missing, "%s/none.db", dir);
+    snprintf(missing, sizeof missing, "%s/none.db", fixture_dir);
     uv_loop_t loop;
     CHECK_EQ(uv_loop_init(&loop), 0);
     struct reader *r;
@@ -163,19 +162,11 @@ static void test_reader_missing_database(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/test_reader.XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(db_path, sizeof db_path, "%s/fieldsync.db", dir);
+    fixture_make_dir("test_reader");
     fill();
     RUN(test_reader_pool_runs_and_closes);
     RUN(test_reader_close_when_idle);
     RUN(test_reader_missing_database);
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char p[200];
-        snprintf(p, sizeof p, "%s%s", db_path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    fixture_remove();
     return 0;
 }

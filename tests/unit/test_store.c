@@ -1,8 +1,8 @@
 /*
  * test_store: the records store on a real SQLite file in a temporary directory, driven
- * directly (store_begin / store_apply_batch / store_commit, store_pull): migration, exactly-
- * once application, history, conflicts, feed order and pagination, scopes, region
- * immutability, the clock bound.
+ * directly (store_begin / store_apply_batch / store_commit): migration, exactly-once
+ * application, history, conflicts, region immutability, the clock bound. The feed:
+ * test_store_pull.c.
  */
 #include "check.h"
 #include "collections.h"
@@ -11,6 +11,7 @@
 #include "hlc.h"
 #include "session.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "store_records.h"
 
 #include <sqlite3.h>
@@ -20,282 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOW_MS 1700000000000ull
-
-static char dir[64];
-static char db_path[128];
-
-static void setup_dir(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/test_store.XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(db_path, sizeof db_path, "%s/fieldsync.db", dir);
-}
-
-static void remove_dir(void)
-{
-    char p[200];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", db_path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
-static struct store *open_fresh(void)
-{
-    setup_dir();
-    struct store *st = NULL;
-    char err[256];
-    int rc = store_open(&st, db_path, 1, NULL, err, sizeof err);
-    if (rc != 0)
-        fprintf(stderr, "store_open: %s\n", err);
-    CHECK_EQ(rc, 0);
-    return st;
-}
-
-static void close_and_remove(struct store *st)
-{
-    store_close(st);
-    remove_dir();
-}
-
-/* ---- building changes ---- */
-
-static void dev_id(uint8_t id[16], uint8_t tag)
-{
-    memset(id, 0, 16);
-    id[0] = 0x01;
-    id[15] = tag;
-}
-
-static void rec_id(uint8_t id[16], unsigned n)
-{
-    memset(id, 0, 16);
-    id[0] = 0x18;
-    id[6] = 0x70; /* version 7 */
-    id[14] = (uint8_t)(n >> 8);
-    id[15] = (uint8_t)n;
-}
-
-static void make_session(struct session *s, enum session_role role, uint8_t tag,
-                         const char *regions, int own_only)
-{
-    memset(s, 0, sizeof *s);
-    s->role = role;
-    dev_id(s->device_id, tag);
-    s->own_only = own_only;
-    CHECK_EQ(session_set_regions(s, regions), 0);
-}
-
-/* A packed ConsultationReport (caller frees *out). */
-static size_t make_report(uint8_t **out, const char *region, const char *commune,
-                          const char *summary)
-{
-    Fieldsync__ConsultationReport r = FIELDSYNC__CONSULTATION_REPORT__INIT;
-    Fieldsync__Date d = FIELDSYNC__DATE__INIT;
-    d.year = 2026;
-    d.month = 11;
-    d.day = 21;
-    r.region = (char *)region;
-    r.commune = (char *)commune;
-    r.locality = "Quartier Aljanabandia";
-    r.date = &d;
-    r.summary = (char *)summary;
-    r.language = "fr";
-    size_t n = fieldsync__consultation_report__get_packed_size(&r);
-    *out = malloc(n);
-    CHECK(*out != NULL);
-    fieldsync__consultation_report__pack(&r, *out);
-    return n;
-}
-
-/* Tag + length + bytes of a string field, as in FieldOp.value. */
-static size_t enc_string(uint8_t *buf, uint32_t field, const char *s)
-{
-    size_t n = strlen(s), o = 0;
-    CHECK(n < 128);
-    uint32_t tag = field << 3 | 2;
-    while (tag >= 0x80) {
-        buf[o++] = (uint8_t)(tag | 0x80);
-        tag >>= 7;
-    }
-    buf[o++] = (uint8_t)tag;
-    buf[o++] = (uint8_t)n;
-    memcpy(buf + o, s, n);
-    return o + n;
-}
-
-/* One change with storage for its ops. */
-struct tchange {
-    Fieldsync__Change ch;
-    uint8_t id[16];
-    uint8_t *body;
-    Fieldsync__FieldOp op[4];
-    Fieldsync__FieldOp *opp[4];
-    uint8_t val[4][160];
-    uint8_t base_dev[4][16];
-};
-
-static void tc_new(struct tchange *t, uint64_t seq, unsigned rec, const char *region,
-                   const char *summary, uint64_t hlc)
-{
-    memset(t, 0, sizeof *t);
-    fieldsync__change__init(&t->ch);
-    rec_id(t->id, rec);
-    t->ch.device_seq = seq;
-    t->ch.record_id.data = t->id;
-    t->ch.record_id.len = 16;
-    t->ch.collection = COLLECTION_CONSULTATION_REPORT;
-    t->ch.region = (char *)region;
-    t->ch.hlc = hlc;
-    if (summary) {
-        t->ch.body.len = make_report(&t->body, region, "Gao", summary);
-        t->ch.body.data = t->body;
-    }
-    t->ch.ops = t->opp;
-}
-
-/* Add an op setting string field `field` (18 = summary). */
-static void tc_set(struct tchange *t, uint32_t field, const char *value, uint64_t hlc,
-                   uint64_t base_hlc, const uint8_t *base_dev)
-{
-    size_t i = t->ch.n_ops++;
-    CHECK(i < 4);
-    Fieldsync__FieldOp *op = &t->op[i];
-    fieldsync__field_op__init(op);
-    op->field = field;
-    op->value.len = enc_string(t->val[i], field, value);
-    op->value.data = t->val[i];
-    op->hlc = hlc;
-    op->base_hlc = base_hlc;
-    if (base_dev) {
-        memcpy(t->base_dev[i], base_dev, 16);
-        op->base_device.data = t->base_dev[i];
-        op->base_device.len = 16;
-    }
-    t->opp[i] = op;
-}
-
-static void tc_free(struct tchange *t)
-{
-    free(t->body);
-    t->body = NULL;
-}
-
-static void apply(struct store *st, const struct session *s, struct tchange *tcs, size_t n,
-                  struct store_change_result *res)
-{
-    Fieldsync__Change *chs[16];
-    CHECK(n <= 16);
-    for (size_t i = 0; i < n; i++)
-        chs[i] = &tcs[i].ch;
-    struct store_apply_ctx ctx = {
-        .sess = s, .now_ms = NOW_MS, .max_clock_ahead_ms = 600000, .max_ops = 512};
-    CHECK_EQ(store_begin(st), 0);
-    int rc = store_apply_batch(st, &ctx, chs, n, res, NULL);
-    if (rc != 0)
-        fprintf(stderr, "apply: %s / %s\n", error_name(rc), store_errmsg(st));
-    CHECK_EQ(rc, 0);
-    CHECK_EQ(store_commit(st), 0);
-    for (size_t i = 0; i < n; i++)
-        if (res[i].status == FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED && getenv("FS_VERBOSE"))
-            fprintf(stderr, "  change %zu rejected: %s %s\n", i, error_name(res[i].code),
-                    res[i].message);
-}
-
-static void apply_one(struct store *st, const struct session *s, struct tchange *t,
-                      struct store_change_result *res)
-{
-    apply(st, s, t, 1, res);
-}
-
-/* ---- reading back ---- */
-
-struct page {
-    int n;
-    uint64_t seq[64];
-    uint8_t id[64][16];
-    uint8_t body[64][512];
-    size_t body_len[64];
-    int n_conflicts;
-    uint64_t conflict_id[16];
-    int conflict_state[16];
-};
-
-static int page_record(void *user, const struct store_record_view *v)
-{
-    struct page *p = user;
-    CHECK(p->n < 64);
-    CHECK(v->body_len <= 512);
-    p->seq[p->n] = v->server_seq;
-    memcpy(p->id[p->n], v->id, 16);
-    memcpy(p->body[p->n], v->body, v->body_len);
-    p->body_len[p->n] = v->body_len;
-    p->n++;
-    return 0;
-}
-
-static int page_conflict(void *user, const struct store_conflict_view *c)
-{
-    struct page *p = user;
-    CHECK(p->n_conflicts < 16);
-    p->conflict_id[p->n_conflicts] = c->id;
-    p->conflict_state[p->n_conflicts] = c->state;
-    p->n_conflicts++;
-    return 0;
-}
-
-static void pull(struct store *st, const struct session *s, uint64_t cursor, uint32_t limit,
-                 struct page *p, uint64_t *next, int *more)
-{
-    memset(p, 0, sizeof *p);
-    struct store_pull_req req = {.sess = s, .cursor = cursor, .limit = limit};
-    CHECK_EQ(store_begin(st), 0);
-    CHECK_EQ(store_pull(st, &req, page_record, page_conflict, p, next, more), 0);
-    CHECK_EQ(store_commit(st), 0);
-}
-
-/* Every record visible to s, following cursors page by page. */
-static void pull_all(struct store *st, const struct session *s, uint32_t limit, struct page *all)
-{
-    memset(all, 0, sizeof *all);
-    uint64_t cursor = 0;
-    for (int guard = 0; guard < 100; guard++) {
-        struct page p;
-        uint64_t next;
-        int more;
-        pull(st, s, cursor, limit, &p, &next, &more);
-        CHECK(p.n <= (int)limit);
-        for (int i = 0; i < p.n; i++) {
-            CHECK(all->n < 64);
-            all->seq[all->n] = p.seq[i];
-            memcpy(all->id[all->n], p.id[i], 16);
-            memcpy(all->body[all->n], p.body[i], p.body_len[i]);
-            all->body_len[all->n] = p.body_len[i];
-            all->n++;
-        }
-        CHECK_U64(next, >=, cursor);
-        cursor = next;
-        if (!more)
-            return;
-    }
-    CHECK(!"pagination did not end");
-}
-
-static long long query_int(const char *sql)
-{
-    sqlite3 *db;
-    CHECK_EQ(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *s;
-    CHECK_EQ(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
-    long long v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return v;
-}
+#define NOW_MS FIXTURE_NOW_MS
 
 struct hist {
     int n;
@@ -341,62 +67,62 @@ static int on_hist(void *user, const struct store_history_op *op)
 
 static void test_store_migrate_from_empty(void)
 {
-    setup_dir();
+    fixture_make_dir("test_store");
     /* An empty database file at version 0. */
     sqlite3 *db;
-    CHECK_EQ(sqlite3_open(db_path, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_open(fixture_db_path, &db), SQLITE_OK);
     CHECK_EQ(sqlite3_exec(db, "PRAGMA user_version", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    CHECK_EQ(query_int("PRAGMA user_version"), 0);
+    CHECK_EQ(fixture_query_int("PRAGMA user_version"), 0);
     struct store *st = NULL;
     char err[256];
-    CHECK_EQ(store_open(&st, db_path, 1, NULL, err, sizeof err), 0);
+    CHECK_EQ(store_open(&st, fixture_db_path, 1, NULL, err, sizeof err), 0);
     CHECK_EQ(store_schema_version(st), 1);
-    CHECK_EQ(query_int("PRAGMA user_version"), 1);
+    CHECK_EQ(fixture_query_int("PRAGMA user_version"), 1);
     const char *tables[] = {"records",        "history",        "conflicts", "delivery",
                             "delivery_above", "record_editors", "devices",   "enroll_codes"};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
         char sql[160];
         snprintf(sql, sizeof sql,
                  "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='%s'", tables[i]);
-        CHECK_EQ(query_int(sql), 1);
+        CHECK_EQ(fixture_query_int(sql), 1);
     }
-    CHECK_EQ(query_int("SELECT count(*) FROM sqlite_master WHERE type='index' AND "
-                       "name='records_feed'"),
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM sqlite_master WHERE type='index' AND "
+                               "name='records_feed'"),
              1);
     store_close(st);
     /* Reopening does not migrate again. */
-    CHECK_EQ(store_open(&st, db_path, 1, NULL, err, sizeof err), 0);
+    CHECK_EQ(store_open(&st, fixture_db_path, 1, NULL, err, sizeof err), 0);
     CHECK_EQ(store_schema_version(st), 1);
-    close_and_remove(st);
+    fixture_close_and_remove(st);
 }
 
 static void test_store_reapply_is_duplicate(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session col;
-    make_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    fixture_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
     struct tchange t[3];
     for (unsigned i = 0; i < 3; i++)
         tc_new(&t[i], i + 1, i + 1, "GAO", "Tensions entre éleveurs et agriculteurs",
                hlc_make(NOW_MS - 5000 + i, 0));
     struct store_change_result res[3];
-    apply(st, &col, t, 3, res);
+    fixture_apply(st, &col, t, 3, res);
     for (int i = 0; i < 3; i++) {
         CHECK_EQ(res[i].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
         CHECK_U64(res[i].device_seq, ==, i + 1);
     }
     struct page before, after;
-    pull_all(st, &col, 10, &before);
+    fixture_pull_all(st, &col, 10, &before);
     CHECK_EQ(before.n, 3);
     /* A creation writes no history row: its header is in the record row. */
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0);
-    CHECK_EQ(query_int("SELECT count(*) FROM records WHERE created_seq = server_seq AND "
-                       "created_device_seq BETWEEN 1 AND 3"),
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM history"), 0);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM records WHERE created_seq = server_seq AND "
+                               "created_device_seq BETWEEN 1 AND 3"),
              3);
 
     /* The same batch again: every change is a duplicate and nothing moves. */
-    apply(st, &col, t, 3, res);
+    fixture_apply(st, &col, t, 3, res);
     for (int i = 0; i < 3; i++) {
         CHECK_EQ(res[i].status, FIELDSYNC__CHANGE_STATUS__CHANGE_DUPLICATE);
         CHECK_U64(res[i].device_seq, ==, i + 1);
@@ -404,11 +130,11 @@ static void test_store_reapply_is_duplicate(void)
     /* Even with a different body: (device, seq) decides. */
     struct tchange other;
     tc_new(&other, 2, 2, "GAO", "autre contenu", hlc_make(NOW_MS, 0));
-    apply_one(st, &col, &other, res);
+    fixture_apply_one(st, &col, &other, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_DUPLICATE);
     tc_free(&other);
 
-    pull_all(st, &col, 10, &after);
+    fixture_pull_all(st, &col, 10, &after);
     CHECK_EQ(after.n, before.n);
     for (int i = 0; i < before.n; i++) {
         CHECK_U64(after.seq[i], ==, before.seq[i]);
@@ -416,19 +142,19 @@ static void test_store_reapply_is_duplicate(void)
         CHECK_EQ(after.body_len[i], before.body_len[i]);
         CHECK_MEM(after.body[i], before.body[i], before.body_len[i]);
     }
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0);
-    CHECK_EQ(query_int("SELECT count(*) FROM records"), 3);
-    CHECK_EQ(query_int("SELECT hw FROM delivery"), 3);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM history"), 0);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM records"), 3);
+    CHECK_EQ(fixture_query_int("SELECT hw FROM delivery"), 3);
     for (int i = 0; i < 3; i++)
         tc_free(&t[i]);
-    close_and_remove(st);
+    fixture_close_and_remove(st);
 }
 
 static void test_store_delivery_out_of_order(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session col;
-    make_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    fixture_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
     struct store_change_result res[4];
     struct tchange t[4];
     /* seq 1 ok, seq 2 rejected (out of scope), seq 3 and 4 ok: 3 and 4 wait above hw. */
@@ -436,38 +162,38 @@ static void test_store_delivery_out_of_order(void)
     tc_new(&t[1], 2, 2, "MENAKA", "deux", hlc_make(NOW_MS - 99, 0));
     tc_new(&t[2], 3, 3, "GAO", "trois", hlc_make(NOW_MS - 98, 0));
     tc_new(&t[3], 4, 4, "GAO", "quatre", hlc_make(NOW_MS - 97, 0));
-    apply(st, &col, t, 4, res);
+    fixture_apply(st, &col, t, 4, res);
     CHECK_EQ(res[1].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK_EQ(res[1].code, FIELDSYNC_ESCOPE);
-    CHECK_EQ(query_int("SELECT hw FROM delivery"), 1);
-    CHECK_EQ(query_int("SELECT count(*) FROM delivery_above"), 2);
+    CHECK_EQ(fixture_query_int("SELECT hw FROM delivery"), 1);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM delivery_above"), 2);
     /* Seq 2 corrected and resent: applies, and hw absorbs 3 and 4. */
     tc_free(&t[1]);
     tc_new(&t[1], 2, 2, "GAO", "deux", hlc_make(NOW_MS - 99, 0));
-    apply_one(st, &col, &t[1], res);
+    fixture_apply_one(st, &col, &t[1], res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
-    CHECK_EQ(query_int("SELECT hw FROM delivery"), 4);
-    CHECK_EQ(query_int("SELECT count(*) FROM delivery_above"), 0);
-    apply(st, &col, t, 4, res);
+    CHECK_EQ(fixture_query_int("SELECT hw FROM delivery"), 4);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM delivery_above"), 0);
+    fixture_apply(st, &col, t, 4, res);
     for (int i = 0; i < 4; i++)
         CHECK_EQ(res[i].status, FIELDSYNC__CHANGE_STATUS__CHANGE_DUPLICATE);
-    CHECK_EQ(query_int("SELECT count(*) FROM records"), 4);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM records"), 4);
     for (int i = 0; i < 4; i++)
         tc_free(&t[i]);
-    close_and_remove(st);
+    fixture_close_and_remove(st);
 }
 
 static void test_store_history_old_and_new(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session a, b;
-    make_session(&a, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
-    make_session(&b, SESSION_ROLE_COORDINATOR, 2, "GAO", 0);
+    fixture_session(&a, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    fixture_session(&b, SESSION_ROLE_COORDINATOR, 2, "GAO", 0);
     struct store_change_result res[1];
     uint64_t h0 = hlc_make(NOW_MS - 10000, 0);
     struct tchange t;
     tc_new(&t, 1, 7, "GAO", "Premier résumé", h0);
-    apply_one(st, &a, &t, res);
+    fixture_apply_one(st, &a, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     tc_free(&t);
 
@@ -475,14 +201,14 @@ static void test_store_history_old_and_new(void)
     uint64_t h1 = hlc_make(NOW_MS - 5000, 0);
     tc_new(&t, 1, 7, "GAO", NULL, h1);
     tc_set(&t, 18, "Résumé corrigé", 0, h0, a.device_id);
-    apply_one(st, &b, &t, res);
+    fixture_apply_one(st, &b, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     CHECK_EQ(res[0].conflicts, 0);
 
     struct hist h;
     memset(&h, 0, sizeof h);
     uint8_t id[16];
-    rec_id(id, 7);
+    fixture_rec_id(id, 7);
     CHECK_EQ(store_history_walk(st, id, on_hist, &h), 0);
     /* Creation: one op per field present (region, commune, locality, date, summary, language),
      * none with an old value; then the edit. */
@@ -510,13 +236,13 @@ static void test_store_history_old_and_new(void)
     CHECK_MEM(h.device[last], b.device_id, 16);
     CHECK_STR(h.old_val[last], "Premier résumé");
     CHECK_STR(h.new_val[last], "Résumé corrigé");
-    CHECK_EQ(query_int("SELECT count(*) FROM record_editors"), 1);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM record_editors"), 1);
 
     /* A field first written after the creation is not part of the creation's values; one
      * that was never overwritten keeps its creation value. */
     tc_new(&t, 2, 7, "GAO", NULL, hlc_make(NOW_MS - 4000, 0));
     tc_set(&t, 9, "12:45", 0, 0, NULL);
-    apply_one(st, &b, &t, res);
+    fixture_apply_one(st, &b, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     memset(&h, 0, sizeof h);
     CHECK_EQ(store_history_walk(st, id, on_hist, &h), 0);
@@ -538,9 +264,9 @@ static void test_store_history_old_and_new(void)
     CHECK(saw_commune);
     CHECK_STR(h.new_val[h.n - 1], "12:45");
     uint8_t missing[16];
-    rec_id(missing, 999);
+    fixture_rec_id(missing, 999);
     CHECK_EQ(store_history_walk(st, missing, on_hist, &h), FIELDSYNC_ENOTFOUND);
-    close_and_remove(st);
+    fixture_close_and_remove(st);
 }
 
 struct conflicts {
@@ -574,31 +300,31 @@ static int on_conflict(void *user, const struct store_conflict_view *v)
 
 static void test_store_conflict_open_then_resolved(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session a, b, coord;
-    make_session(&a, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
-    make_session(&b, SESSION_ROLE_COLLECTOR, 2, "GAO", 0);
-    make_session(&coord, SESSION_ROLE_COORDINATOR, 3, "GAO", 0);
+    fixture_session(&a, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    fixture_session(&b, SESSION_ROLE_COLLECTOR, 2, "GAO", 0);
+    fixture_session(&coord, SESSION_ROLE_COORDINATOR, 3, "GAO", 0);
     struct store_change_result res[1];
     uint64_t h0 = hlc_make(NOW_MS - 10000, 0);
     struct tchange t;
     tc_new(&t, 1, 9, "GAO", "Version initiale", h0);
-    apply_one(st, &a, &t, res);
+    fixture_apply_one(st, &a, &t, res);
     tc_free(&t);
     /* a and b both edit the summary from the same base: the second one conflicts. */
     tc_new(&t, 2, 9, "GAO", NULL, hlc_make(NOW_MS - 6000, 0));
     tc_set(&t, 18, "Version de A", 0, h0, a.device_id);
-    apply_one(st, &a, &t, res);
+    fixture_apply_one(st, &a, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     CHECK_EQ(res[0].conflicts, 0);
     tc_new(&t, 1, 9, "GAO", NULL, hlc_make(NOW_MS - 5000, 0));
     tc_set(&t, 18, "Version de B", 0, h0, a.device_id);
-    apply_one(st, &b, &t, res);
+    fixture_apply_one(st, &b, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     CHECK_EQ(res[0].conflicts, 1);
 
     uint8_t id[16];
-    rec_id(id, 9);
+    fixture_rec_id(id, 9);
     struct conflicts cs;
     memset(&cs, 0, sizeof cs);
     CHECK_EQ(store_conflict_walk(st, id, on_conflict, &cs), 0);
@@ -615,7 +341,7 @@ static void test_store_conflict_open_then_resolved(void)
     struct page p;
     uint64_t next;
     int more;
-    pull(st, &coord, 0, 10, &p, &next, &more);
+    fixture_pull(st, &coord, 0, 10, &p, &next, &more);
     CHECK_EQ(p.n, 1);
     CHECK_EQ(p.n_conflicts, 1);
     CHECK_U64(p.conflict_id[0], ==, cid);
@@ -625,7 +351,7 @@ static void test_store_conflict_open_then_resolved(void)
     tc_set(&t, 18, "Version de B", 0, hlc_make(NOW_MS - 5000, 0), b.device_id);
     t.ch.resolves = &cid;
     t.ch.n_resolves = 1;
-    apply_one(st, &b, &t, res);
+    fixture_apply_one(st, &b, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK_EQ(res[0].code, FIELDSYNC_ESCOPE);
 
@@ -635,13 +361,13 @@ static void test_store_conflict_open_then_resolved(void)
     tc_set(&t, 18, "Synthèse des deux", 0, hlc_make(NOW_MS - 5000, 0), b.device_id);
     t.ch.resolves = &bogus;
     t.ch.n_resolves = 1;
-    apply_one(st, &coord, &t, res);
+    fixture_apply_one(st, &coord, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK_EQ(res[0].code, FIELDSYNC_ENOTFOUND);
 
     /* The coordinator writes the merged text and resolves. */
     t.ch.resolves = &cid;
-    apply_one(st, &coord, &t, res);
+    fixture_apply_one(st, &coord, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     CHECK_EQ(res[0].conflicts, 0);
     memset(&cs, 0, sizeof cs);
@@ -650,255 +376,88 @@ static void test_store_conflict_open_then_resolved(void)
     CHECK_EQ(cs.c[0].state, FIELDSYNC__CONFLICT_STATE__CONFLICT_RESOLVED);
     CHECK(cs.c[0].resolved);
     CHECK_MEM(cs.c[0].resolved_by, coord.device_id, 16);
-    CHECK_EQ(query_int("SELECT resolved_hlc FROM conflicts"),
+    CHECK_EQ(fixture_query_int("SELECT resolved_hlc FROM conflicts"),
              (long long)hlc_make(NOW_MS - 3000, 0));
 
     /* The resolution travels to a device that saw the conflict open (its cursor is past the
      * opening), not to one that never did: resolved conflicts do not ride with the record
      * for ever. */
     uint64_t seen_open = next;
-    pull(st, &coord, seen_open, 10, &p, &next, &more);
+    fixture_pull(st, &coord, seen_open, 10, &p, &next, &more);
     CHECK_EQ(p.n, 1);
     CHECK_EQ(p.n_conflicts, 1);
     CHECK_U64(p.conflict_id[0], ==, cid);
     CHECK_EQ(p.conflict_state[0], FIELDSYNC__CONFLICT_STATE__CONFLICT_RESOLVED);
-    pull(st, &coord, 0, 10, &p, &next, &more);
+    fixture_pull(st, &coord, 0, 10, &p, &next, &more);
     CHECK_EQ(p.n, 1);
     CHECK_EQ(p.n_conflicts, 0);
-    close_and_remove(st);
-}
-
-static void test_store_feed_order_and_pages(void)
-{
-    struct store *st = open_fresh();
-    struct session col;
-    make_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
-    struct tchange t[10];
-    struct store_change_result res[10];
-    for (unsigned i = 0; i < 10; i++)
-        tc_new(&t[i], i + 1, 100 + i, "GAO", "rapport", hlc_make(NOW_MS - 1000 + i, 0));
-    apply(st, &col, t, 10, res);
-    for (int i = 0; i < 10; i++)
-        tc_free(&t[i]);
-
-    struct page all;
-    pull_all(st, &col, 3, &all);
-    CHECK_EQ(all.n, 10);
-    for (int i = 0; i < 10; i++) {
-        uint8_t id[16];
-        rec_id(id, 100 + (unsigned)i);
-        CHECK_MEM(all.id[i], id, 16); /* feed order = order of application */
-        if (i)
-            CHECK_U64(all.seq[i], >, all.seq[i - 1]);
-    }
-    /* A page boundary: 3 records, more, cursor at the third. */
-    struct page p;
-    uint64_t next;
-    int more;
-    pull(st, &col, 0, 3, &p, &next, &more);
-    CHECK_EQ(p.n, 3);
-    CHECK(more);
-    CHECK_U64(next, ==, p.seq[2]);
-    /* The byte budget: a page holds at least one record, then stops before the budget. */
-    {
-        struct store_pull_req req = {.sess = &col, .cursor = 0, .limit = 10, .max_bytes = 1};
-        memset(&p, 0, sizeof p);
-        CHECK_EQ(store_begin(st), 0);
-        CHECK_EQ(store_pull(st, &req, page_record, page_conflict, &p, &next, &more), 0);
-        CHECK_EQ(store_commit(st), 0);
-        CHECK_EQ(p.n, 1);
-        CHECK(more);
-        CHECK_U64(next, ==, p.seq[0]);
-        req.max_bytes = 2 * (p.body_len[0] + 200);
-        memset(&p, 0, sizeof p);
-        CHECK_EQ(store_begin(st), 0);
-        CHECK_EQ(store_pull(st, &req, page_record, page_conflict, &p, &next, &more), 0);
-        CHECK_EQ(store_commit(st), 0);
-        CHECK(p.n >= 1 && p.n < 10);
-        CHECK(more);
-    }
-    uint64_t cursor_after_all = all.seq[9];
-    pull(st, &col, cursor_after_all, 3, &p, &next, &more);
-    CHECK_EQ(p.n, 0);
-    CHECK(!more);
-    CHECK_U64(next, ==, cursor_after_all);
-
-    /* Editing record 100 moves it to the end of the feed; a pull from the old end sees only
-     * it. */
-    struct tchange e;
-    tc_new(&e, 11, 100, "GAO", NULL, hlc_make(NOW_MS - 10, 0));
-    tc_set(&e, 18, "rapport révisé", 0, hlc_make(NOW_MS - 1000, 0), col.device_id);
-    apply_one(st, &col, &e, res);
-    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
-    pull(st, &col, cursor_after_all, 3, &p, &next, &more);
-    CHECK_EQ(p.n, 1);
-    CHECK(!more);
-    uint8_t id100[16];
-    rec_id(id100, 100);
-    CHECK_MEM(p.id[0], id100, 16);
-    pull_all(st, &col, 4, &all);
-    CHECK_EQ(all.n, 10); /* each record once, at its latest position */
-    CHECK_MEM(all.id[9], id100, 16);
-    close_and_remove(st);
-}
-
-/* Out-of-scope rows cost scan budget, not page slots: a page stops after max_scan rows with
- * more = 1 and a cursor past them, so a page's cost is bounded and nothing is skipped. */
-static void test_store_pull_scan_bound(void)
-{
-    struct store *st = open_fresh();
-    struct session admin, gao;
-    make_session(&admin, SESSION_ROLE_ADMIN, 3, "", 0);
-    make_session(&gao, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
-    struct tchange t[16];
-    struct store_change_result res[16];
-    for (unsigned i = 0; i < 16; i++)
-        tc_new(&t[i], i + 1, 200 + i, i % 8 == 7 ? "GAO" : "MENAKA", "r",
-               hlc_make(NOW_MS - 100 + i, 0));
-    apply(st, &admin, t, 16, res);
-    for (int i = 0; i < 16; i++)
-        tc_free(&t[i]);
-    struct page p;
-    memset(&p, 0, sizeof p);
-    uint64_t cursor = 0, next;
-    int more = 1, pages = 0, found = 0;
-    while (more) {
-        struct store_pull_req req = {.sess = &gao, .cursor = cursor, .limit = 5, .max_scan = 4};
-        CHECK_EQ(store_begin(st), 0);
-        CHECK_EQ(store_pull(st, &req, page_record, NULL, &p, &next, &more), 0);
-        CHECK_EQ(store_commit(st), 0);
-        CHECK_U64(next, >=, cursor);
-        if (more)
-            CHECK_U64(next, >, cursor); /* progress on every page */
-        cursor = next;
-        CHECK(++pages < 20);
-    }
-    found = p.n;
-    CHECK_EQ(found, 2); /* records 207 and 215 */
-    CHECK_EQ(p.id[0][15], 207);
-    CHECK_EQ(p.id[1][15], 215);
-    CHECK_INT(pages, >=, 4);
-    close_and_remove(st);
-}
-
-static void test_store_scope_filters(void)
-{
-    struct store *st = open_fresh();
-    struct session a, b, admin, coord_menaka, own_a, own_c;
-    make_session(&a, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
-    make_session(&b, SESSION_ROLE_COLLECTOR, 2, "GAO,MENAKA", 0);
-    make_session(&admin, SESSION_ROLE_ADMIN, 3, "", 0);
-    make_session(&coord_menaka, SESSION_ROLE_COORDINATOR, 4, "MENAKA", 0);
-    make_session(&own_a, SESSION_ROLE_COLLECTOR, 1, "GAO", 1); /* a's device, own-only */
-    make_session(&own_c, SESSION_ROLE_COLLECTOR, 5, "GAO", 1);
-    struct store_change_result res[4];
-    struct tchange t[3];
-    tc_new(&t[0], 1, 1, "GAO", "de A", hlc_make(NOW_MS - 100, 0));
-    apply_one(st, &a, &t[0], res);
-    tc_new(&t[1], 1, 2, "GAO", "de B à Gao", hlc_make(NOW_MS - 90, 0));
-    tc_new(&t[2], 2, 3, "MENAKA", "de B à Ménaka", hlc_make(NOW_MS - 80, 0));
-    apply(st, &b, &t[1], 2, res);
-    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
-    CHECK_EQ(res[1].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
-    /* a may not push into MENAKA. */
-    struct tchange bad;
-    tc_new(&bad, 2, 4, "MENAKA", "hors zone", hlc_make(NOW_MS - 70, 0));
-    apply_one(st, &a, &bad, res);
-    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
-    CHECK_EQ(res[0].code, FIELDSYNC_ESCOPE);
-    tc_free(&bad);
-
-    struct page p;
-    pull_all(st, &a, 10, &p);
-    CHECK_EQ(p.n, 2); /* GAO: records 1 and 2 */
-    pull_all(st, &admin, 10, &p);
-    CHECK_EQ(p.n, 3);
-    pull_all(st, &coord_menaka, 10, &p);
-    CHECK_EQ(p.n, 1);
-    CHECK_EQ(p.id[0][15], 3);
-    pull_all(st, &own_a, 10, &p);
-    CHECK_EQ(p.n, 1); /* only the record a created */
-    CHECK_EQ(p.id[0][15], 1);
-    pull_all(st, &own_c, 10, &p);
-    CHECK_EQ(p.n, 0);
-    /* c edits b's GAO record: now c sees it too. */
-    struct tchange e;
-    tc_new(&e, 1, 2, "GAO", NULL, hlc_make(NOW_MS - 50, 0));
-    tc_set(&e, 4, "Château d'eau", 0, 0, NULL);
-    apply_one(st, &own_c, &e, res);
-    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
-    pull_all(st, &own_c, 10, &p);
-    CHECK_EQ(p.n, 1);
-    CHECK_EQ(p.id[0][15], 2);
-    for (int i = 0; i < 3; i++)
-        tc_free(&t[i]);
-    close_and_remove(st);
+    fixture_close_and_remove(st);
 }
 
 static void test_store_region_immutable(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session admin;
-    make_session(&admin, SESSION_ROLE_ADMIN, 3, "", 0);
+    fixture_session(&admin, SESSION_ROLE_ADMIN, 3, "", 0);
     struct store_change_result res[1];
     struct tchange t;
     tc_new(&t, 1, 1, "GAO", "rapport de Gao", hlc_make(NOW_MS - 100, 0));
-    apply_one(st, &admin, &t, res);
+    fixture_apply_one(st, &admin, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     tc_free(&t);
     struct page before, after;
-    pull_all(st, &admin, 10, &before);
+    fixture_pull_all(st, &admin, 10, &before);
 
     /* The change names another region. */
     tc_new(&t, 2, 1, "MENAKA", NULL, hlc_make(NOW_MS - 50, 0));
     tc_set(&t, 18, "déplacé", 0, 0, NULL);
-    apply_one(st, &admin, &t, res);
+    fixture_apply_one(st, &admin, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK_EQ(res[0].code, FIELDSYNC_EREGION);
     /* An op sets the region field to another value. */
     tc_new(&t, 3, 1, "GAO", NULL, hlc_make(NOW_MS - 40, 0));
     tc_set(&t, 18, "déplacé", 0, 0, NULL);
     tc_set(&t, 1, "MENAKA", 0, 0, NULL);
-    apply_one(st, &admin, &t, res);
+    fixture_apply_one(st, &admin, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK_EQ(res[0].code, FIELDSYNC_EREGION);
     /* A new record whose body says another region than the change. */
     uint8_t *body;
     tc_new(&t, 4, 2, "GAO", NULL, hlc_make(NOW_MS - 30, 0));
-    t.ch.body.len = make_report(&body, "MENAKA", "Ménaka", "x");
+    t.ch.body.len = fixture_report_alloc(&body, "MENAKA", "Ménaka", "x");
     t.ch.body.data = body;
-    apply_one(st, &admin, &t, res);
+    fixture_apply_one(st, &admin, &t, res);
     CHECK_EQ(res[0].code, FIELDSYNC_EREGION);
     free(body);
     /* Setting the region to its own value is fine. */
     tc_new(&t, 5, 1, "GAO", NULL, hlc_make(NOW_MS - 20, 0));
     tc_set(&t, 1, "GAO", 0, 0, NULL);
-    apply_one(st, &admin, &t, res);
+    fixture_apply_one(st, &admin, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
 
-    pull_all(st, &admin, 10, &after);
+    fixture_pull_all(st, &admin, 10, &after);
     CHECK_EQ(after.n, 1);
     CHECK_EQ(after.body_len[0], before.body_len[0]);
     CHECK_MEM(after.body[0], before.body[0], before.body_len[0]);
-    CHECK_EQ(query_int("SELECT count(*) FROM records WHERE region='GAO'"), 1);
-    close_and_remove(st);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM records WHERE region='GAO'"), 1);
+    fixture_close_and_remove(st);
 }
 
 static void test_store_clock_bound_rejects_whole_change(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session col;
-    make_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    fixture_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
     struct store_change_result res[2];
     struct tchange t[2];
     uint64_t h0 = hlc_make(NOW_MS - 100, 0);
     tc_new(&t[0], 1, 1, "GAO", "avant", h0);
-    apply_one(st, &col, &t[0], res);
+    fixture_apply_one(st, &col, &t[0], res);
     tc_free(&t[0]);
     struct page before;
-    pull_all(st, &col, 10, &before);
-    long long rows = query_int("SELECT (SELECT count(*) FROM history) + "
-                               "(SELECT count(*) FROM records)");
+    fixture_pull_all(st, &col, 10, &before);
+    long long rows = fixture_query_int("SELECT (SELECT count(*) FROM history) + "
+                                       "(SELECT count(*) FROM records)");
 
     /* Two ops: the first fine, the second 11 minutes ahead. Nothing of it may apply; the
      * next change of the batch still does. */
@@ -906,7 +465,7 @@ static void test_store_clock_bound_rejects_whole_change(void)
     tc_set(&t[0], 4, "Bourem", 0, 0, NULL);
     tc_set(&t[0], 18, "du futur", hlc_make(NOW_MS + 11 * 60 * 1000, 0), h0, col.device_id);
     tc_new(&t[1], 3, 2, "GAO", "autre rapport", hlc_make(NOW_MS - 40, 0));
-    apply(st, &col, t, 2, res);
+    fixture_apply(st, &col, t, 2, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK_EQ(res[0].code, FIELDSYNC_ECLOCK);
     char want[64];
@@ -914,12 +473,13 @@ static void test_store_clock_bound_rejects_whole_change(void)
     CHECK(strstr(res[0].message, want) != NULL);
     CHECK_EQ(res[1].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     /* only the new record: no history row, no edit of record 1 */
-    CHECK_EQ(query_int("SELECT (SELECT count(*) FROM history) + (SELECT count(*) FROM records)"),
-             rows + 1);
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0);
+    CHECK_EQ(
+        fixture_query_int("SELECT (SELECT count(*) FROM history) + (SELECT count(*) FROM records)"),
+        rows + 1);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM history"), 0);
 
     struct page after;
-    pull_all(st, &col, 10, &after);
+    fixture_pull_all(st, &col, 10, &after);
     CHECK_EQ(after.n, 2);
     CHECK_MEM(after.id[0], before.id[0], 16);
     CHECK_EQ(after.body_len[0], before.body_len[0]);
@@ -928,42 +488,42 @@ static void test_store_clock_bound_rejects_whole_change(void)
 
     /* Within the bound (9 minutes ahead) the same seq, re-stamped, applies. */
     t[0].op[1].hlc = hlc_make(NOW_MS + 9 * 60 * 1000, 0);
-    apply_one(st, &col, &t[0], res);
+    fixture_apply_one(st, &col, &t[0], res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     tc_free(&t[1]);
-    close_and_remove(st);
+    fixture_close_and_remove(st);
 }
 
 static void test_store_rejects_bad_input(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session col;
-    make_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    fixture_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
     struct store_change_result res[1];
     struct tchange t;
     tc_new(&t, 1, 1, "GAO", "x", hlc_make(NOW_MS, 0));
     memset(t.id, 0, 16); /* nil id */
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].code, FIELDSYNC_EBADID);
     t.ch.record_id.len = 8;
-    rec_id(t.id, 1);
-    apply_one(st, &col, &t, res);
+    fixture_rec_id(t.id, 1);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].code, FIELDSYNC_EBADID);
     t.ch.record_id.len = 16;
     t.ch.collection = 42;
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].code, FIELDSYNC_ECOLLECTION);
     t.ch.collection = 1;
     t.ch.region = "G\xc3";
     {
         struct session admin;
-        make_session(&admin, SESSION_ROLE_ADMIN, 3, "", 0);
-        apply_one(st, &admin, &t, res);
+        fixture_session(&admin, SESSION_ROLE_ADMIN, 3, "", 0);
+        fixture_apply_one(st, &admin, &t, res);
         CHECK_EQ(res[0].code, FIELDSYNC_EREGION);
     }
     t.ch.region = "GAO";
     t.ch.device_seq = 0;
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].code, FIELDSYNC_ESEQ);
     t.ch.device_seq = 1;
     uint8_t junk[4] = {0x92, 0x01, 0x01, 0xff}; /* field 18, length 1, invalid UTF-8 */
@@ -972,12 +532,12 @@ static void test_store_rejects_bad_input(void)
     tc_set(&t, 18, "x", 0, 0, NULL);
     memcpy(t.val[0], junk, 4);
     t.op[0].value.len = 4;
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK(res[0].code == FIELDSYNC_EUTF8 || res[0].code == FIELDSYNC_ESCHEMA);
-    CHECK_EQ(query_int("SELECT count(*) FROM records"), 0);
-    CHECK_EQ(query_int("SELECT count(*) FROM delivery"), 0);
-    close_and_remove(st);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM records"), 0);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM delivery"), 0);
+    fixture_close_and_remove(st);
 }
 
 struct one {
@@ -995,23 +555,23 @@ static int on_one(void *user, const struct store_record_view *v)
 
 static void test_store_delete_record(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session col;
-    make_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    fixture_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
     struct store_change_result res[1];
     struct tchange t;
     tc_new(&t, 1, 5, "GAO", "à supprimer", hlc_make(NOW_MS - 100, 0));
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     tc_free(&t);
     uint8_t id[16];
-    rec_id(id, 5);
+    fixture_rec_id(id, 5);
     struct one o = {0, 0};
     CHECK_EQ(store_record_get(st, id, on_one, &o), 0);
     CHECK_EQ(o.deleted, 0);
     uint64_t seq0 = o.seq;
     tc_new(&t, 2, 5, "GAO", NULL, hlc_make(NOW_MS - 50, 0));
     t.ch.delete_record = 1;
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     CHECK_EQ(store_record_get(st, id, on_one, &o), 0);
     CHECK_EQ(o.deleted, 1);
@@ -1022,9 +582,9 @@ static void test_store_delete_record(void)
     CHECK_EQ(store_history_walk(st, id, on_hist, &h), 0);
     CHECK_EQ(h.field[h.n - 1], 0);
     uint8_t missing[16];
-    rec_id(missing, 6);
+    fixture_rec_id(missing, 6);
     CHECK_EQ(store_record_get(st, missing, on_one, &o), FIELDSYNC_ENOTFOUND);
-    close_and_remove(st);
+    fixture_close_and_remove(st);
 }
 
 struct summary {
@@ -1046,37 +606,37 @@ static int on_summary(void *user, const struct store_record_view *v)
  * resending a creation under a new seq) takes the general path: merged, conflicts kept. */
 static void test_store_body_on_existing_record(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session a, b;
-    make_session(&a, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
-    make_session(&b, SESSION_ROLE_COLLECTOR, 2, "GAO,MENAKA", 0);
+    fixture_session(&a, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    fixture_session(&b, SESSION_ROLE_COLLECTOR, 2, "GAO,MENAKA", 0);
     struct store_change_result res[1];
     struct tchange t;
     tc_new(&t, 1, 11, "GAO", "Version A", hlc_make(NOW_MS - 100, 0));
-    apply_one(st, &a, &t, res);
+    fixture_apply_one(st, &a, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     tc_free(&t);
     tc_new(&t, 1, 11, "GAO", "Version B", hlc_make(NOW_MS - 50, 0));
-    apply_one(st, &b, &t, res);
+    fixture_apply_one(st, &b, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     CHECK_EQ(res[0].conflicts, 1); /* only the summary differs */
     tc_free(&t);
     uint8_t id[16];
-    rec_id(id, 11);
+    fixture_rec_id(id, 11);
     struct summary sm;
     CHECK_EQ(store_record_get(st, id, on_summary, &sm), 0);
     CHECK_STR(sm.text, "Version B");
-    CHECK_EQ(query_int("SELECT count(*) FROM records"), 1);
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), 1); /* the creation has none */
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM records"), 1);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM history"), 1); /* the creation has none */
     /* The same through the general path with another region: refused. */
     tc_new(&t, 2, 11, "MENAKA", "Version C", hlc_make(NOW_MS - 40, 0));
-    apply_one(st, &b, &t, res);
+    fixture_apply_one(st, &b, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK_EQ(res[0].code, FIELDSYNC_EREGION);
     tc_free(&t);
     CHECK_EQ(store_record_get(st, id, on_summary, &sm), 0);
     CHECK_STR(sm.text, "Version B");
-    close_and_remove(st);
+    fixture_close_and_remove(st);
 }
 
 /* 1 if SQLite's plan for sql mentions `what` (an index name). */
@@ -1086,7 +646,7 @@ static int plan_uses(const char *sql, const char *what)
     char q[512];
     int found = 0;
     snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
-    CHECK_EQ(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    CHECK_EQ(sqlite3_open_v2(fixture_db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *s;
     CHECK_EQ(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
     while (sqlite3_step(s) == SQLITE_ROW) {
@@ -1105,87 +665,92 @@ static int plan_uses(const char *sql, const char *what)
  * that remain (region+date+commune, feed for "recently updated"). */
 static void test_store_new_record_paths(void)
 {
-    struct store *st = open_fresh();
+    struct store *st = fixture_open_fresh("test_store");
     struct session col;
-    make_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
+    fixture_session(&col, SESSION_ROLE_COLLECTOR, 1, "GAO", 0);
     struct store_change_result res[1];
     struct tchange t;
 
     /* canonical (protobuf-c output): stored byte for byte, index columns extracted */
     tc_new(&t, 1, 1, "GAO", "Résumé de la consultation", hlc_make(NOW_MS, 0));
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     char sql[256];
-    CHECK_EQ(query_int("SELECT count(*) FROM records WHERE commune='Gao' AND cdate=20261121 AND "
-                       "region='GAO' AND deleted=0"),
-             1);
+    CHECK_EQ(
+        fixture_query_int("SELECT count(*) FROM records WHERE commune='Gao' AND cdate=20261121 AND "
+                          "region='GAO' AND deleted=0"),
+        1);
     snprintf(sql, sizeof sql, "SELECT length(body) = %zu FROM records", t.ch.body.len);
-    CHECK_EQ(query_int(sql), 1);
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0); /* a creation has no history row */
-    CHECK_EQ(query_int("SELECT created_seq = server_seq AND created_device_seq = 1 FROM records"),
+    CHECK_EQ(fixture_query_int(sql), 1);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM history"),
+             0); /* a creation has no history row */
+    CHECK_EQ(fixture_query_int(
+                 "SELECT created_seq = server_seq AND created_device_seq = 1 FROM records"),
              1);
     tc_free(&t);
 
     /* not canonical (commune before region): general path, stored sorted */
     uint8_t body[64];
-    size_t n = enc_string(body, 3, "Bourem");
-    n += enc_string(body + n, 1, "GAO");
+    size_t n = fixture_enc_string(body, 3, "Bourem");
+    n += fixture_enc_string(body + n, 1, "GAO");
     tc_new(&t, 2, 2, "GAO", NULL, hlc_make(NOW_MS, 1));
     t.ch.body.data = body;
     t.ch.body.len = n;
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
-    CHECK_EQ(query_int("SELECT hex(substr(body, 1, 1)) = '0A' AND commune = 'Bourem' FROM "
-                       "records WHERE rid = 2"),
+    CHECK_EQ(fixture_query_int("SELECT hex(substr(body, 1, 1)) = '0A' AND commune = 'Bourem' FROM "
+                               "records WHERE rid = 2"),
              1);
 
     /* refused, nothing stored: body's region field says another region; invalid UTF-8;
      * clock beyond the bound */
     uint8_t *other;
     tc_new(&t, 3, 3, "GAO", NULL, hlc_make(NOW_MS, 2));
-    t.ch.body.len = make_report(&other, "MENAKA", "Ménaka", "autre région");
+    t.ch.body.len = fixture_report_alloc(&other, "MENAKA", "Ménaka", "autre région");
     t.ch.body.data = other;
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK_EQ(res[0].code, FIELDSYNC_EREGION);
     free(other);
-    n = enc_string(body, 1, "GAO");
-    n += enc_string(body + n, 18, "ab");
+    n = fixture_enc_string(body, 1, "GAO");
+    n += fixture_enc_string(body + n, 18, "ab");
     body[n - 1] = 0xff;
     t.ch.body.data = body;
     t.ch.body.len = n;
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK(res[0].code == FIELDSYNC_EUTF8 || res[0].code == FIELDSYNC_ESCHEMA);
     tc_new(&t, 3, 3, "GAO", "trop tôt", hlc_make(NOW_MS + 3600 * 1000, 0));
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_REJECTED);
     CHECK_EQ(res[0].code, FIELDSYNC_ECLOCK);
     tc_free(&t);
-    CHECK_EQ(query_int("SELECT count(*) FROM records"), 2);
-    CHECK_EQ(query_int("SELECT count(*) FROM history"), 0);
-    CHECK_EQ(query_int("SELECT hw FROM delivery"), 2);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM records"), 2);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM history"), 0);
+    CHECK_EQ(fixture_query_int("SELECT hw FROM delivery"), 2);
 
     /* the same id again with a body: general path, merged into the stored record */
     tc_new(&t, 3, 1, "GAO", "Résumé corrigé", hlc_make(NOW_MS, 5));
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
-    CHECK_EQ(query_int("SELECT count(*) FROM records"), 2);
-    CHECK_EQ(query_int("SELECT count(*) FROM history WHERE rid = 1"), 1);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM records"), 2);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM history WHERE rid = 1"), 1);
     tc_free(&t);
     /* an edit of the summary keeps the index columns; an edit of the commune moves them */
     tc_new(&t, 4, 1, "GAO", NULL, hlc_make(NOW_MS, 6));
     tc_set(&t, 18, "Résumé final", 0, 0, NULL);
-    apply_one(st, &col, &t, res);
-    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
-    CHECK_EQ(query_int("SELECT commune = 'Gao' AND cdate = 20261121 FROM records WHERE rid = 1"),
-             1);
-    tc_new(&t, 5, 1, "GAO", NULL, hlc_make(NOW_MS, 7));
-    tc_set(&t, 3, "Ansongo", 0, 0, NULL);
-    apply_one(st, &col, &t, res);
+    fixture_apply_one(st, &col, &t, res);
     CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
     CHECK_EQ(
-        query_int("SELECT commune = 'Ansongo' AND cdate = 20261121 FROM records WHERE rid = 1"), 1);
+        fixture_query_int("SELECT commune = 'Gao' AND cdate = 20261121 FROM records WHERE rid = 1"),
+        1);
+    tc_new(&t, 5, 1, "GAO", NULL, hlc_make(NOW_MS, 7));
+    tc_set(&t, 3, "Ansongo", 0, 0, NULL);
+    fixture_apply_one(st, &col, &t, res);
+    CHECK_EQ(res[0].status, FIELDSYNC__CHANGE_STATUS__CHANGE_APPLIED);
+    CHECK_EQ(fixture_query_int(
+                 "SELECT commune = 'Ansongo' AND cdate = 20261121 FROM records WHERE rid = 1"),
+             1);
 
     CHECK(plan_uses("SELECT id FROM records WHERE region='GAO' AND cdate BETWEEN 20260101 AND "
                     "20261231",
@@ -1198,11 +763,13 @@ static void test_store_new_record_paths(void)
     CHECK(plan_uses("SELECT seq, device, device_seq, hlc, server_ms, ops FROM history "
                     "WHERE rid=1 ORDER BY seq",
                     "history_rid"));
-    CHECK_EQ(query_int("SELECT max(seq) = (SELECT max(server_seq) FROM records) FROM history"), 1);
-    CHECK_EQ(query_int("SELECT count(*) FROM sqlite_master WHERE type='index' AND name IN "
-                       "('records_updated', 'records_cdate')"),
+    CHECK_EQ(
+        fixture_query_int("SELECT max(seq) = (SELECT max(server_seq) FROM records) FROM history"),
+        1);
+    CHECK_EQ(fixture_query_int("SELECT count(*) FROM sqlite_master WHERE type='index' AND name IN "
+                               "('records_updated', 'records_cdate')"),
              0);
-    close_and_remove(st);
+    fixture_close_and_remove(st);
 }
 
 int main(void)
@@ -1212,9 +779,6 @@ int main(void)
     RUN(test_store_delivery_out_of_order);
     RUN(test_store_history_old_and_new);
     RUN(test_store_conflict_open_then_resolved);
-    RUN(test_store_feed_order_and_pages);
-    RUN(test_store_pull_scan_bound);
-    RUN(test_store_scope_filters);
     RUN(test_store_region_immutable);
     RUN(test_store_clock_bound_rejects_whole_change);
     RUN(test_store_rejects_bad_input);

@@ -13,6 +13,7 @@
 #include "hlc.h"
 #include "session.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "store_records.h"
 
 #include <sqlite3.h>
@@ -22,37 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOW_MS 1700000000000ull
+#define NOW_MS FIXTURE_NOW_MS
 #define N      10
-
-static char dir[64], db_path[128];
-
-static void rec_id(uint8_t id[16], unsigned n)
-{
-    memset(id, 0, 16);
-    id[0] = 0x18;
-    id[6] = 0x70;
-    id[15] = (uint8_t)n;
-}
-
-/* A packed report; fields in number order (what protobuf-c writes) unless swapped. */
-static size_t make_report(uint8_t *out, size_t cap, const char *region, const char *summary)
-{
-    Fieldsync__ConsultationReport r = FIELDSYNC__CONSULTATION_REPORT__INIT;
-    Fieldsync__Date d = FIELDSYNC__DATE__INIT;
-    d.year = 2026;
-    d.month = 11;
-    d.day = 21;
-    r.region = (char *)region;
-    r.commune = "Gao";
-    r.date = &d;
-    r.summary = (char *)summary;
-    r.language = "fr";
-    size_t n = fieldsync__consultation_report__get_packed_size(&r);
-    CHECK(n <= cap);
-    fieldsync__consultation_report__pack(&r, out);
-    return n;
-}
 
 struct batch {
     Fieldsync__Change ch[N], *chp[N];
@@ -67,7 +39,7 @@ static void change(struct batch *b, int i, uint64_t seq, unsigned rec, const cha
 {
     Fieldsync__Change *c = &b->ch[i];
     fieldsync__change__init(c);
-    rec_id(b->id[i], rec);
+    fixture_rec_id(b->id[i], rec);
     c->device_seq = seq;
     c->record_id.data = b->id[i];
     c->record_id.len = 16;
@@ -79,7 +51,7 @@ static void change(struct batch *b, int i, uint64_t seq, unsigned rec, const cha
 
 static void body(struct batch *b, int i, const char *region, const char *summary)
 {
-    b->ch[i].body.len = make_report(b->body[i], sizeof b->body[i], region, summary);
+    b->ch[i].body.len = fixture_report(b->body[i], sizeof b->body[i], region, "Gao", NULL, summary);
     b->ch[i].body.data = b->body[i];
 }
 
@@ -142,7 +114,7 @@ static void dump(char *out, size_t cap)
     sqlite3 *db;
     size_t len = 0;
     out[0] = '\0';
-    CHECK_EQ(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    CHECK_EQ(sqlite3_open_v2(fixture_db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     for (size_t q = 0; q < sizeof sql / sizeof *sql; q++) {
         sqlite3_stmt *s;
         CHECK_EQ(sqlite3_prepare_v2(db, sql[q], -1, &s, NULL), SQLITE_OK);
@@ -160,12 +132,7 @@ static void dump(char *out, size_t cap)
 static void run(int prepared, struct store_change_result *res, char *out, size_t cap,
                 size_t *n_ready)
 {
-    snprintf(dir, sizeof dir, "/tmp/test_store_prepare.XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
-    snprintf(db_path, sizeof db_path, "%s/fieldsync.db", dir);
-    struct store *st;
-    char err[256];
-    CHECK_EQ(store_open(&st, db_path, 1, NULL, err, sizeof err), 0);
+    struct store *st = fixture_open_fresh("test_store_prepare");
     struct session sess;
     memset(&sess, 0, sizeof sess);
     sess.role = SESSION_ROLE_COLLECTOR;
@@ -194,13 +161,7 @@ static void run(int prepared, struct store_change_result *res, char *out, size_t
     store_prep_close(&prep);
     store_close(st);
     dump(out, cap);
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char p[200];
-        snprintf(p, sizeof p, "%s%s", db_path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    fixture_remove();
 }
 
 static void test_store_prepare_same_results_and_rows(void)
