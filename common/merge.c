@@ -743,15 +743,18 @@ int merge_record_create(const ProtobufCMessageDescriptor *desc, struct merge_rec
     for (size_t i = 0; i < ix.n; i++) {
         const struct merge_entry *e = &ix.e[i];
         o += pbwire_put_varint(p + o, e->field);
-        p[o++] = e->idlen ? MERGE_F_ELEM : 0;
+        /* every entry after the first has the first one's clock */
+        p[o++] = (uint8_t)((e->idlen ? MERGE_F_ELEM : 0) | (i > 0 ? MERGE_F_SAME : 0));
         if (e->idlen) {
             p[o++] = e->idlen;
             memcpy(p + o, e->id, e->idlen);
             o += e->idlen;
         }
-        memcpy(p + o, be, 8);
-        o += 8;
-        p[o++] = 0; /* device index */
+        if (i == 0) {
+            memcpy(p + o, be, 8);
+            o += 8;
+            p[o++] = 0; /* device index */
+        }
     }
     r->clocks_len = o;
     rc = 0;

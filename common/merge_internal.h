@@ -15,6 +15,7 @@
 #define MERGE_F_ELEM       0x02u /* an element id follows */
 #define MERGE_F_BASE       0x04u /* the winner's base clock follows */
 #define MERGE_F_HEADS      0x08u /* concurrent losing heads follow */
+#define MERGE_F_SAME       0x10u /* (hlc, dev) omitted: the previous entry's (never on the first) */
 #define MERGE_HEADS_MAX    32    /* losing heads kept per address (beyond: the oldest is dropped) */
 #define MERGE_DEPTH_MAX    32    /* nesting bound for op_check */
 
@@ -58,6 +59,7 @@ struct merge_blob_reader {
     const uint8_t *devs;
     uint64_t ndev;
     uint64_t count, i;
+    uint64_t last_hlc, last_dev; /* the previous entry's clock (dev: device index) */
 };
 
 /* merge_state.c */

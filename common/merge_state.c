@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Smallest encoded entry: field, flags, hlc (8), device index. */
-#define ENTRY_MIN 11
+/* Smallest encoded entry: field and flags (MERGE_F_SAME: the previous entry's clock). */
+#define ENTRY_MIN 2
 
 int merge_state_addr_cmp(uint32_t fa, const uint8_t *ida, size_t la, uint32_t fb,
                          const uint8_t *idb, size_t lb)
@@ -67,7 +67,8 @@ int merge_state_reader_open(struct merge_blob_reader *br, const uint8_t *p, size
     return 0;
 }
 
-static int read_clock(struct merge_blob_reader *br, uint64_t *hlc, uint8_t dev[16])
+static int read_clock_at(struct merge_blob_reader *br, uint64_t *hlc, uint8_t dev[16],
+                         uint64_t *index)
 {
     uint64_t idx;
     if (br->n - br->off < 8)
@@ -77,6 +78,33 @@ static int read_clock(struct merge_blob_reader *br, uint64_t *hlc, uint8_t dev[1
     if (*hlc == 0 || pbwire_varint(br->p, br->n, &br->off, &idx) != 0 || idx >= br->ndev)
         return -1;
     memcpy(dev, br->devs + idx * 16, 16);
+    *index = idx;
+    return 0;
+}
+
+static int read_clock(struct merge_blob_reader *br, uint64_t *hlc, uint8_t dev[16])
+{
+    uint64_t idx;
+    return read_clock_at(br, hlc, dev, &idx);
+}
+
+/* The entry's own clock: explicit, or the previous entry's (MERGE_F_SAME). Canonical: the
+ * flag is never on the first entry, and an explicit clock never equals the previous one. */
+static int read_entry_clock(struct merge_blob_reader *br, uint8_t flags, struct merge_entry *e)
+{
+    uint64_t idx;
+    if (flags & MERGE_F_SAME) {
+        if (br->i == 0)
+            return -1;
+        e->hlc = br->last_hlc;
+        memcpy(e->dev, br->devs + br->last_dev * 16, 16);
+        return 0;
+    }
+    if (read_clock_at(br, &e->hlc, e->dev, &idx) != 0 ||
+        (br->i > 0 && e->hlc == br->last_hlc && idx == br->last_dev))
+        return -1;
+    br->last_hlc = e->hlc;
+    br->last_dev = idx;
     return 0;
 }
 
@@ -133,7 +161,7 @@ int merge_state_reader_next(struct merge_blob_reader *br, struct merge_entry *e,
         br->off >= br->n)
         return FIELDSYNC_ESCHEMA;
     uint8_t flags = br->p[br->off++];
-    if (flags & ~(MERGE_F_TOMB | MERGE_F_ELEM | MERGE_F_BASE | MERGE_F_HEADS))
+    if (flags & ~(MERGE_F_TOMB | MERGE_F_ELEM | MERGE_F_BASE | MERGE_F_HEADS | MERGE_F_SAME))
         return FIELDSYNC_ESCHEMA;
     e->field = (uint32_t)field;
     e->idlen = 0;
@@ -148,7 +176,7 @@ int merge_state_reader_next(struct merge_blob_reader *br, struct merge_entry *e,
         br->off += l;
     }
     e->flags = flags & (MERGE_F_TOMB | MERGE_F_BASE);
-    if (read_clock(br, &e->hlc, e->dev) != 0)
+    if (read_entry_clock(br, flags, e) != 0)
         return FIELDSYNC_ESCHEMA;
     e->base_hlc = 0;
     memset(e->base_dev, 0, 16);
@@ -254,10 +282,12 @@ int merge_state_parse(const ProtobufCMessageDescriptor *desc, const uint8_t *bod
     ix->nh = 0;
     if (rc != 0)
         goto out;
-    rc = merge_state_index_reserve(ix, (size_t)br.count + 1); /* + the end probe */
-    if (rc != 0)
-        goto out;
     for (;;) {
+        /* grown with the entries read (+ the end probe), not by the count the blob claims:
+         * an entry can be 2 bytes, so a claimed count alone would cost ~48x the blob's size */
+        rc = merge_state_index_reserve(ix, ix->n + 1);
+        if (rc != 0)
+            goto out;
         struct merge_entry *e = &ix->e[ix->n];
         if (ix->n > 0)
             *e = ix->e[ix->n - 1]; /* the reader checks order against the previous entry */
@@ -383,17 +413,21 @@ int merge_state_write_clocks(const struct merge_index *ix, uint8_t **buf, size_t
     off += pbwire_put_varint(p + off, ix->n);
     for (size_t i = 0; i < ix->n; i++) {
         const struct merge_entry *e = &ix->e[i];
+        /* canonical: a clock equal to the previous entry's is always written as MERGE_F_SAME */
+        int same = i > 0 && e->hlc == e[-1].hlc && memcmp(e->dev, e[-1].dev, 16) == 0;
         off += pbwire_put_varint(p + off, e->field);
-        p[off++] =
-            (uint8_t)(e->flags | (e->idlen ? MERGE_F_ELEM : 0) | (e->nheads ? MERGE_F_HEADS : 0));
+        p[off++] = (uint8_t)(e->flags | (e->idlen ? MERGE_F_ELEM : 0) |
+                             (e->nheads ? MERGE_F_HEADS : 0) | (same ? MERGE_F_SAME : 0));
         if (e->idlen) {
             p[off++] = e->idlen;
             memcpy(p + off, e->id, e->idlen);
             off += e->idlen;
         }
-        put_be64(p + off, e->hlc);
-        off += 8;
-        off += pbwire_put_varint(p + off, dev_index(devs, nd, e->dev));
+        if (!same) {
+            put_be64(p + off, e->hlc);
+            off += 8;
+            off += pbwire_put_varint(p + off, dev_index(devs, nd, e->dev));
+        }
         if (e->flags & MERGE_F_BASE) {
             put_be64(p + off, e->base_hlc);
             off += 8;

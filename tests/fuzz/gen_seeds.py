@@ -117,12 +117,17 @@ def client_page_seeds(root):
         """entries: (field, element_id or None, tombstone, hlc, dev, base or None), sorted."""
         devices = sorted(devices)
         out = bytearray(b"\x01" + varint(len(devices)) + b"".join(devices) + varint(len(entries)))
+        prev = None
         for field, eid, tomb, hlc, dev, base in entries:
-            flags = (1 if tomb else 0) | (2 if eid else 0) | (4 if base else 0)
+            same = prev == (hlc, dev)  # the previous entry's clock: flag 0x10, clock omitted
+            flags = ((1 if tomb else 0) | (2 if eid else 0) | (4 if base else 0) |
+                     (16 if same else 0))
             out += varint(field) + bytes([flags])
             if eid:
                 out += bytes([len(eid)]) + eid
-            out += be64(hlc) + varint(devices.index(dev))
+            if not same:
+                out += be64(hlc) + varint(devices.index(dev))
+            prev = (hlc, dev)
             if base:
                 out += be64(base[0]) + varint(devices.index(base[1]))
         return bytes(out)

@@ -904,6 +904,77 @@ static void test_merge_load_rejects_bad_blob(void)
     merge_record_close(&s);
 }
 
+/* A clock equal to the previous entry's is written as flag 0x10 without the clock (always: one
+ * canonical form), and an explicit repeat, or the flag on the first entry, is refused. */
+static void test_merge_blob_same_clock(void)
+{
+    uint8_t body[4096];
+    struct merge_record r, s;
+    merge_record_init(&r);
+    merge_record_init(&s);
+    size_t n = pack_report(body, sizeof body, 8, 0);
+    CHECK_EQ(merge_record_create(D, &r, body, n, 0x1234500000000ull, dev1), 0);
+    /* version, 1 device, 25 entries; the first with its clock (11 bytes), then 16 plain fields
+     * of 2 bytes and 8 concerns of 2 + 17 */
+    CHECK_EQ(r.clocks_len, 19 + 11 + 16 * 2 + 8 * 19);
+    CHECK_EQ(r.clocks[0], 1);
+    CHECK_EQ(r.clocks[18], 25);
+    size_t off = 19, entries = 0;
+    while (off < r.clocks_len) {
+        uint8_t flags = r.clocks[off + 1];
+        off += 2; /* field (< 128) and flags */
+        CHECK_EQ(flags & 0x10, entries ? 0x10 : 0);
+        if (flags & 0x02)
+            off += 1 + r.clocks[off];
+        if (!(flags & 0x10))
+            off += 8 + 1;
+        entries++;
+    }
+    CHECK_EQ(off, r.clocks_len);
+    CHECK_EQ(entries, 25);
+    CHECK_EQ(merge_record_load(&s, r.body, r.body_len, r.clocks, r.clocks_len), 0);
+    uint64_t hlc = 0;
+    uint8_t dev[16] = {0};
+    CHECK_EQ(merge_get(D, &r, 18, NULL, 0, NULL, NULL, &hlc, dev, NULL), 1);
+    CHECK_U64(hlc, ==, 0x1234500000000ull);
+    CHECK_MEM(dev, dev1, 16);
+
+    /* hand-built: fields 1 and 3, the second written with an explicit clock */
+    uint8_t blob[64], be[8] = {0, 0, 1, 0xf0, 0, 0, 0, 0};
+    size_t k = 0;
+    blob[k++] = 1;
+    blob[k++] = 1;
+    memcpy(blob + k, dev1, 16);
+    k += 16;
+    blob[k++] = 2;
+    blob[k++] = 1;
+    blob[k++] = 0;
+    memcpy(blob + k, be, 8);
+    k += 8;
+    blob[k++] = 0;
+    size_t second = k;
+    blob[k++] = 3;
+    blob[k++] = 0;
+    memcpy(blob + k, be, 8);
+    k += 8;
+    blob[k++] = 0;
+    CHECK_EQ(merge_record_load(&s, NULL, 0, blob, k), FIELDSYNC_ESCHEMA); /* equal: refused */
+    blob[second + 9] = 1;                                                 /* a later clock */
+    CHECK_EQ(merge_record_load(&s, NULL, 0, blob, k), 0);
+    blob[second + 1] = 0x10; /* the canonical form of the equal clock */
+    CHECK_EQ(merge_record_load(&s, NULL, 0, blob, second + 2), 0);
+    CHECK_EQ(merge_get(D, &s, 3, NULL, 0, NULL, NULL, &hlc, dev, NULL), 1);
+    CHECK_U64(hlc, ==, 0x000001f000000000ull);
+    CHECK_MEM(dev, dev1, 16);
+    CHECK_EQ(merge_record_load(&s, NULL, 0, blob, k), FIELDSYNC_ESCHEMA); /* flag + clock */
+    blob[18] = 1; /* the first entry alone, then with the flag (nothing before it) */
+    CHECK_EQ(merge_record_load(&s, NULL, 0, blob, second), 0);
+    blob[20] = 0x10;
+    CHECK_EQ(merge_record_load(&s, NULL, 0, blob, 21), FIELDSYNC_ESCHEMA);
+    merge_record_close(&r);
+    merge_record_close(&s);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -971,6 +1042,7 @@ int main(int argc, char **argv)
     RUN(test_merge_state_ops_rebuild);
     RUN(test_merge_open_conflicts_order_independent);
     RUN(test_merge_load_rejects_bad_blob);
+    RUN(test_merge_blob_same_clock);
     const char *b = getenv("FS_BENCH");
     if ((argc > 1 && strcmp(argv[1], "-v") == 0) || (b && *b == '1'))
         bench_merge();
