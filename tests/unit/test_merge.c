@@ -975,54 +975,7 @@ static void test_merge_blob_same_clock(void)
     merge_record_close(&s);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Throughput of the server's new-record path: split a ~1 KB report, check, apply_many. */
-static void bench_merge(void)
-{
-    uint8_t body[4096];
-    size_t n = pack_report(body, sizeof body, 8, 0);
-    static struct collect c;
-    c.n = 0;
-    struct merge_record r;
-    merge_record_init(&r);
-    int iters = 20000;
-    size_t ops = 0;
-    double t0 = now_s();
-    for (int i = 0; i < iters; i++) {
-        c.n = 0;
-        r.body_len = r.clocks_len = 0;
-        CHECK_EQ(merge_split_body(D, body, n, 500, dev1, collect_cb, &c), 0);
-        for (size_t k = 0; k < c.n; k++)
-            CHECK_EQ(merge_op_check(D, &c.ops[k]), 0);
-        CHECK_EQ(merge_apply_many(D, &r, c.ops, c.n, NULL), 0);
-        ops += c.n;
-    }
-    double t1 = now_s();
-    fprintf(stderr, "bench: new record (%zu bytes, %zu ops): %.0f records/s, %.0f ops/s\n", n, c.n,
-            iters / (t1 - t0), (double)ops / (t1 - t0));
-    fprintf(stderr, "bench: clock blob %zu bytes for %zu addresses (1 device)\n", r.clocks_len,
-            c.n);
-    /* one edit at a time on an existing record (parse + re-encode per op) */
-    struct enc v = {.n = 0};
-    enc_str(&v, 18, "resume modifie");
-    t0 = now_s();
-    for (int i = 0; i < iters; i++) {
-        struct merge_op op = op_make(18, &v, 1000 + (uint64_t)i, dev2);
-        CHECK_EQ(merge_apply(D, &r, &op, NULL), 0);
-    }
-    t1 = now_s();
-    fprintf(stderr, "bench: single edit on a %zu-byte record: %.0f ops/s\n", r.body_len,
-            iters / (t1 - t0));
-    merge_record_close(&r);
-}
-
-int main(int argc, char **argv)
+int main(void)
 {
     memset(dev1, 0x11, 16);
     memset(dev2, 0x22, 16);
@@ -1043,8 +996,5 @@ int main(int argc, char **argv)
     RUN(test_merge_open_conflicts_order_independent);
     RUN(test_merge_load_rejects_bad_blob);
     RUN(test_merge_blob_same_clock);
-    const char *b = getenv("FS_BENCH");
-    if ((argc > 1 && strcmp(argv[1], "-v") == 0) || (b && *b == '1'))
-        bench_merge();
     return 0;
 }
