@@ -18,12 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
+    if (!hh_device_sends(data, size, FIELDSYNC__FRAME__MSG_PULL))
         return 0;
-    hh_init(HH_SEED_RECORDS);
-    hh_open();
-    hh_hello(data[0] % HH_ACTIVE, 1);
-    hh_send_msg(2, FIELDSYNC__FRAME__MSG_PULL, data + 1, size - 1);
     const Fieldsync__PullPage *pg = hh_page(2);
     Fieldsync__PullRequest *q = NULL;
     if ((data[0] & 4) && pg && pg->more)

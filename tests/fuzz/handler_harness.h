@@ -76,6 +76,10 @@ void hh_hello(int i, uint32_t rid);
 void hh_send(const uint8_t *p, size_t n, int stepwise);
 /* One frame: Frame{request_id = rid, <field> = msg bytes as given}, sent in one burst. */
 void hh_send_msg(uint32_t rid, unsigned field, const uint8_t *msg, size_t n);
+/* The usual input of a handler target: data[0] picks the harness device (mod HH_ACTIVE), which
+ * says Hello (request 1) on a new connection; data[1..] goes as the message of oneof field
+ * `field` with request id 2. 0 when the input is empty (nothing sent), else 1. */
+int hh_device_sends(const uint8_t *data, size_t size, unsigned field);
 /* 1 once the server closed (or is closing) the connection. */
 int hh_closed(void);
 /* The last PullPage received with request id rid on this connection, or NULL. */
