@@ -1,7 +1,8 @@
 # libfieldsync (client-lib/): unit tests through the public API, linked against the shared
 # library as an app would be (fs_proto only for the tests' own protobuf encoding).
+# (SQLite only to tamper with an encrypted store's file.)
 fs_test(NAME test_client_store SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_client_store.c
-        LIBS fieldsync fs_proto TIMEOUT 120)
+        LIBS fieldsync fs_proto PkgConfig::SQLITE3 TIMEOUT 120)
 # White-box: the page apply called directly (internals), linked with the library's objects.
 fs_test(NAME test_client_apply SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_client_apply.c
         LIBS fieldsync_internal TIMEOUT 60)

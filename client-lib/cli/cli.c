@@ -8,6 +8,8 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,13 +151,64 @@ int cli_parse(struct cli *x, int argc, char **argv, const struct cli_opt *opts, 
     return 0;
 }
 
+static int hex_digit(int ch)
+{
+    return isdigit(ch) ? ch - '0' : isxdigit(ch) ? (tolower(ch) - 'a') + 10 : -1;
+}
+
+/* The store key in x->key_file: exactly 32 raw bytes, or 64 hex digits (then whitespace).
+ * 0 or an exit code (message printed). */
+static int load_key(struct cli *x, uint8_t key[32])
+{
+    uint8_t buf[160];
+    size_t n = 0, got;
+    FILE *f = fopen(x->key_file, "rb");
+    if (!f) {
+        fprintf(stderr, "fieldsync %s: --key-file %s: %s\n", x->cmd, x->key_file, strerror(errno));
+        return CLI_EXIT_USAGE;
+    }
+    while (n < sizeof buf && (got = fread(buf + n, 1, sizeof buf - n, f)) > 0)
+        n += got;
+    fclose(f);
+    int ok = 0;
+    if (n == 32) {
+        memcpy(key, buf, 32);
+        ok = 1;
+    } else if (n >= 64 && n < sizeof buf) {
+        ok = 1;
+        for (size_t i = 0; ok && i < 32; i++) {
+            int hi = hex_digit(buf[2 * i]), lo = hex_digit(buf[2 * i + 1]);
+            ok = hi >= 0 && lo >= 0;
+            key[i] = (uint8_t)(hi << 4 | (lo & 0xf));
+        }
+        for (size_t i = 64; ok && i < n; i++)
+            ok = isspace(buf[i]) != 0;
+    }
+    memset(buf, 0, sizeof buf);
+    if (!ok) {
+        memset(key, 0, 32);
+        fprintf(stderr, "fieldsync %s: --key-file %s: expected 32 raw bytes or 64 hex digits\n",
+                x->cmd, x->key_file);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cli_open(struct cli *x, int create)
 {
     fieldsync_open_opts o;
+    uint8_t key[32];
 
     fieldsync_open_opts_init(&o);
     o.create = create;
+    if (x->key_file) {
+        int code = load_key(x, key);
+        if (code)
+            return code;
+        o.store_key = key;
+    }
     int rc = fieldsync_open(x->store, &o, &x->c);
+    memset(key, 0, sizeof key); /* the library keeps its own copy */
     if (rc < 0) {
         int code;
         if (!create && rc == FIELDSYNC_ESTORE) {

@@ -28,8 +28,9 @@ enum cli_exit {
 #define CLI_HELP (-1)
 
 struct cli {
-    const char *store; /* store file path */
-    const char *cmd;   /* command name, for messages */
+    const char *store;    /* store file path */
+    const char *key_file; /* --key-file: the store key (32 raw bytes or 64 hex), or NULL */
+    const char *cmd;      /* command name, for messages */
     fieldsync_client *c;
 };
 

@@ -1,7 +1,7 @@
 /*
  * fieldsync: the command-line tool for coordinators and testers (docs/cli.md).
  *
- *   fieldsync [--store FILE] <command> [options]
+ *   fieldsync [--store FILE] [--key-file F] <command> [options]
  *
  * Thin: global options, the command table, dispatch. Each command lives in cmd_*.c and uses
  * libfieldsync only through fieldsync.h.
@@ -40,9 +40,10 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-    fputs("usage: fieldsync [--store FILE] <command> [options]\n"
+    fputs("usage: fieldsync [--store FILE] [--key-file F] <command> [options]\n"
           "       fieldsync <command> --help\n\n"
-          "The store is FILE, else $FIELDSYNC_STORE, else ./fieldsync.db.\n\ncommands:\n",
+          "The store is FILE, else $FIELDSYNC_STORE, else ./fieldsync.db. An encrypted store\n"
+          "needs --key-file: its key as 32 raw bytes or 64 hex digits.\n\ncommands:\n",
           out);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
@@ -65,6 +66,12 @@ int main(int argc, char **argv)
             i += 2;
         } else if (strncmp(argv[i], "--store=", 8) == 0) {
             x.store = argv[i] + 8;
+            i++;
+        } else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+            x.key_file = argv[i + 1];
+            i += 2;
+        } else if (strncmp(argv[i], "--key-file=", 11) == 0) {
+            x.key_file = argv[i] + 11;
             i++;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);

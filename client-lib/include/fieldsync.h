@@ -139,6 +139,14 @@ typedef struct fieldsync_open_opts {
      * TCP+TLS connect (default 15000 ms), and each read or write (default 30000 ms). */
     uint32_t connect_timeout_ms;
     uint32_t io_timeout_ms;
+    /* Store key: 32 bytes, copied at open and zeroed at fieldsync_close. With a key, report
+     * bodies, pending field values, change snapshots, conflict values and the device
+     * credential are encrypted in the store file (ChaCha20-Poly1305, value by value); ids,
+     * clocks, region/commune/date and counters stay clear for filtering (docs/security.md).
+     * A store created with a key always needs that key; one created without, none. Take the key
+     * from the platform keystore (Android Keystore, iOS Keychain), never from a constant.
+     * NULL (default): the store is not encrypted, for tests and trusted devices only. */
+    const uint8_t *store_key;
 } fieldsync_open_opts;
 
 /* Fill o with the defaults. Cannot fail. */
@@ -155,7 +163,11 @@ FIELDSYNC_API void fieldsync_open_opts_init(fieldsync_open_opts *o);
  *   - otherwise *out is a handle in a failed state that only answers fieldsync_errmsg() (the
  *     detail, e.g. SQLite's message) and fieldsync_close(); every other call on it returns
  *     FIELDSYNC_ESTATE. Codes: FIELDSYNC_ESTORE (cannot open or migrate: not a fieldsync store,
- *     newer schema, I/O error, missing with create = 0).
+ *     newer schema, I/O error, missing with create = 0); FIELDSYNC_EAUTH (store_key does not
+ *     open this store, or a key was given for a store created without one, or none for an
+ *     encrypted store).
+ * Later calls return FIELDSYNC_ESTORE with "stored value fails authentication" in
+ * fieldsync_errmsg() if an encrypted value was altered or moved in the file.
  * So: always fieldsync_close(*out) after a failed open (it accepts NULL). */
 FIELDSYNC_API int fieldsync_open(const char *path, const fieldsync_open_opts *opts,
                                  fieldsync_client **out);

@@ -320,7 +320,7 @@ int fieldsync_open(const char *path, const fieldsync_open_opts *opts, fieldsync_
     atomic_init(&c->interrupted, 0);
     *out = c;
     rc = lstore_open(c, path, opts->create, opts->busy_timeout_ms ? opts->busy_timeout_ms : 5000,
-                     &st);
+                     opts->store_key, &st);
     if (rc < 0) {
         if (rc == FIELDSYNC_ENOMEM) {
             /* The handle cannot be trusted to hold anything: give nothing back. */
@@ -342,7 +342,7 @@ void fieldsync_close(fieldsync_client *c)
     if (!c)
         return;
     if (c->st) {
-        lstore_close(c->st);
+        lstore_close(c, c->st);
         fieldsync__free(c, c->st);
         c->st = NULL;
     }

@@ -136,9 +136,11 @@ struct lstore_change {
     uint32_t nops;
 };
 
+/* key: 32 bytes (copied) to seal the content columns, or NULL for a store in clear text;
+ * FIELDSYNC_EAUTH when it does not match the store. */
 int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy_ms,
-                struct lstore **out);
-void lstore_close(struct lstore *st);
+                const uint8_t *key, struct lstore **out);
+void lstore_close(fieldsync_client *c, struct lstore *st);
 int lstore_begin(fieldsync_client *c);
 /* Reset every cached statement (ends read snapshots; invalidates views). */
 void lstore_idle(fieldsync_client *c);
@@ -182,10 +184,6 @@ int lstore_outbox_upsert(fieldsync_client *c, const struct lstore_op *op);
 typedef int (*lstore_op_cb)(fieldsync_client *c, const struct lstore_op *op, void *user);
 int lstore_outbox_pending(fieldsync_client *c, lstore_op_cb cb, void *user);
 int lstore_outbox_by_seq(fieldsync_client *c, uint64_t seq, lstore_op_cb cb, void *user);
-/* Set the seq of outbox rows. */
-int lstore_outbox_number(fieldsync_client *c, int64_t rowid, uint64_t seq);
-/* Delete pending entries of a record (they went out in a body change). */
-int lstore_outbox_drop_pending(fieldsync_client *c, const uint8_t id[16], uint64_t seq);
 int lstore_outbox_count(fieldsync_client *c, const uint8_t *record_id, uint64_t *entries,
                         uint64_t *records);
 
@@ -208,8 +206,6 @@ int lstore_conflict_get(fieldsync_client *c, uint64_t id, fieldsync_conflict *cf
 int lstore_conflict_set_state(fieldsync_client *c, uint64_t id, int state);
 int lstore_conflicts_list(fieldsync_client *c, fieldsync_conflict_cb cb, void *user);
 int lstore_count_conflicts(fieldsync_client *c, uint64_t *open);
-/* Conflicts whose resolving change was acknowledged. */
-int lstore_conflicts_resolved_by_seq(fieldsync_client *c, uint64_t seq);
 
 /* Queries. */
 int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record_cb cb, void *user,

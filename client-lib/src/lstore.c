@@ -16,6 +16,19 @@
  *   conflicts conflicts learned from pulls, with local resolution state
  * Invariants: a change's content never changes once numbered; the pull cursor is written in
  * the same transaction as its page. Statements are prepared once per handle.
+ *
+ * Encryption at rest (opened with a store key): every column holding report content or a
+ * secret is sealed value by value (seal.h): records.body, outbox.value, changes.body,
+ * conflicts.winner_value and loser_value, device.credential; the AAD binds each to its column
+ * and, where the row has one, its record id. device.key_check holds a sealed known text, written
+ * when the store is created with a key, checked at every open (FIELDSYNC_EAUTH for a wrong,
+ * missing or unexpected key) before anything else is read. Left clear, for SQL to filter and
+ * count: ids and element ids, clocks (HLCs and the per-field clock blob), collection, region,
+ * commune and date index columns, counters and states, the device's name, role, regions, server
+ * and CA, rejection messages from the server; an empty value stays empty. key_check was added
+ * to the unreleased v1 schema in place (no version bump). Reads return views into per-handle
+ * scratch (lstore_internal.h) rather than into SQLite's memory when the store is keyed; the
+ * sealing helpers and the key check are in lstore_seal.c.
  */
 #include "lstore_internal.h"
 
@@ -70,7 +83,7 @@ static const char schema_v1[] =
     " next_seq INT NOT NULL DEFAULT 1, hlc_last INT NOT NULL DEFAULT 0,"
     " clock_offset INT NOT NULL DEFAULT 0, cursor INT NOT NULL DEFAULT 0,"
     " last_sync_ms INT NOT NULL DEFAULT 0, host TEXT NOT NULL DEFAULT '',"
-    " port INT NOT NULL DEFAULT 0, ca_pem BLOB);"
+    " port INT NOT NULL DEFAULT 0, ca_pem BLOB, key_check BLOB);"
     "INSERT INTO device(k) VALUES(1);"
     "CREATE TABLE records(id BLOB PRIMARY KEY, collection INT NOT NULL, region TEXT NOT NULL,"
     " commune TEXT NOT NULL DEFAULT '', date INT NOT NULL DEFAULT 0, body BLOB NOT NULL,"
@@ -184,7 +197,7 @@ int lstore__bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
 }
 
 int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy_ms,
-                struct lstore **out)
+                const uint8_t *key, struct lstore **out)
 {
     int rc = FIELDSYNC_ENOMEM;
     struct lstore *st = fieldsync__alloc(c, sizeof *st);
@@ -196,6 +209,10 @@ int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy
         goto out;
     memset(st, 0, sizeof *st);
     c->st = st;
+    if (key) {
+        memcpy(st->key, key, SEAL_KEY_LEN);
+        st->keyed = 1;
+    }
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX |
                 SQLITE_OPEN_EXRESCODE;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
@@ -234,7 +251,8 @@ int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy
         version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
         sqlite3_finalize(s);
         s = NULL;
-        if (version < 1 && (rc = exec(c, schema_v1)) < 0) {
+        if (version < 1 && ((rc = exec(c, schema_v1)) < 0 ||
+                            (st->keyed && (rc = lstore__key_check_write(c)) < 0))) {
             exec(c, "ROLLBACK");
             goto out;
         }
@@ -243,43 +261,58 @@ int lstore_open(fieldsync_client *c, const char *path, int create, uint32_t busy
             goto out;
         }
     }
+    if ((rc = lstore__key_check(c, path)) < 0)
+        goto out;
     *out = st;
     rc = 0;
 out:
     if (rc < 0 && st) {
         /* The message stays in the handle; the store goes. */
+        lstore_close(c, st);
         c->st = NULL;
-        lstore_close(st);
         fieldsync__free(c, st);
     }
     return rc;
 }
 
-void lstore_close(struct lstore *st)
+void lstore_close(fieldsync_client *c, struct lstore *st)
 {
     if (!st)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close_v2(st->db);
+    lstore__wipe(st);
+    for (int i = 0; i < RD_COUNT; i++)
+        fieldsync__buf_free(c, &st->rd[i]);
+    for (int i = 0; i < WR_COUNT; i++)
+        fieldsync__buf_free(c, &st->wr[i]);
+    seal_zero(st->key, sizeof st->key);
+    st->keyed = 0;
     /* The struct itself is freed by the caller (its allocator). */
 }
 
-void lstore_idle(fieldsync_client *c)
+static void reset_stmts(struct lstore *st)
 {
     /* A statement left on a row keeps its read snapshot open; with another handle writing
      * meanwhile, upgrading that stale snapshot to a write fails at once (SQLITE_BUSY_SNAPSHOT)
      * instead of waiting. So no view survives into a new public call or transaction. */
+    for (int i = 0; i < S_COUNT; i++)
+        if (st->stmts[i])
+            sqlite3_reset(st->stmts[i]);
+}
+
+void lstore_idle(fieldsync_client *c)
+{
     if (!c->st)
         return;
-    for (int i = 0; i < S_COUNT; i++)
-        if (c->st->stmts[i])
-            sqlite3_reset(c->st->stmts[i]);
+    reset_stmts(c->st);
+    lstore__wipe(c->st);
 }
 
 int lstore_begin(fieldsync_client *c)
 {
-    lstore_idle(c);
+    reset_stmts(c->st);
     return exec(c, "BEGIN IMMEDIATE");
 }
 
@@ -312,8 +345,21 @@ int lstore_device_get(fieldsync_client *c, struct lstore_device *d)
     }
     d->enrolled = sqlite3_column_int(s, 0);
     lstore__copy_id(d->id, s, 1);
-    if (sqlite3_column_bytes(s, 2) == FS_CRED_LEN)
-        memcpy(d->credential, sqlite3_column_blob(s, 2), FS_CRED_LEN);
+    size_t cl = (size_t)sqlite3_column_bytes(s, 2);
+    const uint8_t *cred = sqlite3_column_blob(s, 2);
+    if (c->st->keyed && cl == FS_CRED_LEN + SEAL_OVERHEAD) {
+        if (seal_open(c->st->key, "device.credential", NULL, cred, cl, d->credential) < 0) {
+            sqlite3_reset(s);
+            return fieldsync__fail(c, FIELDSYNC_ESTORE,
+                                   "device.credential: stored value fails authentication");
+        }
+    } else if (c->st->keyed && cl) {
+        sqlite3_reset(s);
+        return fieldsync__fail(c, FIELDSYNC_ESTORE,
+                               "device.credential: stored value fails authentication");
+    } else if (cl == FS_CRED_LEN) {
+        memcpy(d->credential, cred, FS_CRED_LEN);
+    }
     lstore__copy_text(d->name, sizeof d->name, sqlite3_column_text(s, 3));
     d->role = sqlite3_column_int(s, 4);
     lstore__copy_text(d->regions, sizeof d->regions, sqlite3_column_text(s, 5));
@@ -340,7 +386,10 @@ int lstore_device_enrolled(fieldsync_client *c, const struct lstore_device *d, c
     if (!s)
         goto out;
     sqlite3_bind_blob(s, 1, d->id, 16, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, d->credential, FS_CRED_LEN, SQLITE_STATIC);
+    if ((rc = lstore__bind_sealed(c, s, 2, "device.credential", NULL, d->credential, FS_CRED_LEN,
+                                  WR_A)) < 0)
+        goto out;
+    rc = FIELDSYNC_ESTORE;
     sqlite3_bind_text(s, 3, d->name, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 4, d->role);
     sqlite3_bind_text(s, 5, d->regions, -1, SQLITE_STATIC);
@@ -566,8 +615,10 @@ int lstore_record_get(fieldsync_client *c, const uint8_t id[16], struct lstore_r
     meta->synced = sqlite3_column_int(s, 3);
     lstore__copy_id(meta->creator, s, 4);
     meta->updated_hlc = (uint64_t)sqlite3_column_int64(s, 5);
-    *body = sqlite3_column_blob(s, 6);
-    *body_len = (size_t)sqlite3_column_bytes(s, 6);
+    if ((rc = lstore__column_open(c, s, 6, "records.body", id, RD_BODY, body, body_len)) < 0) {
+        sqlite3_reset(s);
+        return rc;
+    }
     *clocks = sqlite3_column_blob(s, 7);
     *clocks_len = (size_t)sqlite3_column_bytes(s, 7);
     return 1;
@@ -590,13 +641,15 @@ int lstore_record_put(fieldsync_client *c, const struct lstore_rec *meta, const 
     sqlite3_bind_text(s, 4, ix.commune ? (const char *)ix.commune : "", (int)ix.commune_len,
                       SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, ix.date);
-    lstore__bind_blob(s, 6, body, body_len);
+    int rc = lstore__bind_sealed(c, s, 6, "records.body", meta->id, body, body_len, WR_A);
+    if (rc < 0)
+        return rc;
     lstore__bind_blob(s, 7, clocks, clocks_len);
     sqlite3_bind_int(s, 8, meta->deleted);
     sqlite3_bind_int(s, 9, meta->synced);
     sqlite3_bind_blob(s, 10, meta->creator, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 11, (int64_t)meta->updated_hlc);
-    int rc = lstore__step_done(c, s, "write record");
+    rc = lstore__step_done(c, s, "write record");
     sqlite3_reset(s);
     return rc;
 }

@@ -20,19 +20,22 @@ int lstore_outbox_upsert(fieldsync_client *c, const struct lstore_op *op)
     sqlite3_bind_blob(s, 1, op->record_id, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, op->field);
     lstore__bind_blob(s, 3, op->element_id, op->element_id_len);
-    lstore__bind_blob(s, 4, op->value, op->value_len);
+    int rc =
+        lstore__bind_sealed(c, s, 4, "outbox.value", op->record_id, op->value, op->value_len, WR_A);
+    if (rc < 0)
+        return rc;
     sqlite3_bind_int(s, 5, op->tombstone);
     sqlite3_bind_int64(s, 6, (int64_t)op->hlc);
     sqlite3_bind_int64(s, 7, (int64_t)op->base_hlc);
     if (op->base_hlc)
         sqlite3_bind_blob(s, 8, op->base_device, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 9, (int64_t)op->resolves);
-    int rc = lstore__step_done(c, s, "write outbox");
+    rc = lstore__step_done(c, s, "write outbox");
     sqlite3_reset(s);
     return rc;
 }
 
-static void row_to_op(sqlite3_stmt *s, struct lstore_op *op)
+static int row_to_op(fieldsync_client *c, sqlite3_stmt *s, struct lstore_op *op)
 {
     memset(op, 0, sizeof *op);
     op->rowid = sqlite3_column_int64(s, 0);
@@ -42,14 +45,14 @@ static void row_to_op(sqlite3_stmt *s, struct lstore_op *op)
     op->element_id_len = (size_t)sqlite3_column_bytes(s, 3);
     if (!op->element_id_len)
         op->element_id = NULL;
-    op->value = sqlite3_column_blob(s, 4);
-    op->value_len = (size_t)sqlite3_column_bytes(s, 4);
     op->tombstone = sqlite3_column_int(s, 5);
     op->hlc = (uint64_t)sqlite3_column_int64(s, 6);
     op->base_hlc = (uint64_t)sqlite3_column_int64(s, 7);
     lstore__copy_id(op->base_device, s, 8);
     op->seq = (uint64_t)sqlite3_column_int64(s, 9);
     op->resolves = (uint64_t)sqlite3_column_int64(s, 10);
+    return lstore__column_open(c, s, 4, "outbox.value", op->record_id, RD_OP, &op->value,
+                               &op->value_len);
 }
 
 static int walk_ops(fieldsync_client *c, sqlite3_stmt *s, lstore_op_cb cb, void *user)
@@ -57,8 +60,7 @@ static int walk_ops(fieldsync_client *c, sqlite3_stmt *s, lstore_op_cb cb, void 
     int rc;
     struct lstore_op op;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        row_to_op(s, &op);
-        if ((rc = cb(c, &op, user)) != 0) {
+        if ((rc = row_to_op(c, s, &op)) < 0 || (rc = cb(c, &op, user)) != 0) {
             sqlite3_reset(s);
             return rc;
         }
@@ -165,8 +167,9 @@ int lstore_number_pending(fieldsync_client *c, uint32_t max_ops, uint64_t *numbe
         if (!synced) {
             /* New record: the whole body at the greatest clock of its pending edits. The
              * entries it covers go (field 0 — a delete — stays as an op of this change). */
-            ch.body = sqlite3_column_blob(recs, 4);
-            ch.body_len = (size_t)sqlite3_column_bytes(recs, 4);
+            if ((rc = lstore__column_open(c, recs, 4, "records.body", ch.record_id, RD_BODY,
+                                          &ch.body, &ch.body_len)) < 0)
+                goto out;
         }
         if (!synced) {
             sqlite3_stmt *mx =
@@ -237,8 +240,12 @@ int lstore_change_add(fieldsync_client *c, const struct lstore_change *ch)
     sqlite3_bind_int64(s, 3, ch->collection);
     sqlite3_bind_text(s, 4, ch->region, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, (int64_t)ch->hlc);
-    if (ch->body)
-        lstore__bind_blob(s, 6, ch->body, ch->body_len);
+    if (ch->body) {
+        int rc = lstore__bind_sealed(c, s, 6, "changes.body", ch->record_id, ch->body, ch->body_len,
+                                     WR_A);
+        if (rc < 0)
+            return rc;
+    }
     sqlite3_bind_int(s, 7, ch->delete_record);
     sqlite3_bind_int(s, 8, ch->restamped);
     sqlite3_bind_int64(s, 9, ch->nops);
@@ -287,8 +294,11 @@ int lstore_change_get(fieldsync_client *c, uint64_t seq, struct lstore_change *c
     lstore__copy_text(ch->region, sizeof ch->region, sqlite3_column_text(s, 3));
     ch->hlc = (uint64_t)sqlite3_column_int64(s, 4);
     if (sqlite3_column_type(s, 5) != SQLITE_NULL) {
-        ch->body = sqlite3_column_blob(s, 5);
-        ch->body_len = (size_t)sqlite3_column_bytes(s, 5);
+        if ((rc = lstore__column_open(c, s, 5, "changes.body", ch->record_id, RD_CHANGE, &ch->body,
+                                      &ch->body_len)) < 0) {
+            sqlite3_reset(s);
+            return rc;
+        }
         if (!ch->body)
             ch->body = (const uint8_t *)"";
     }

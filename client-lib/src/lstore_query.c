@@ -50,16 +50,21 @@ int lstore_conflict_put(fieldsync_client *c, const fieldsync_conflict *cf)
     sqlite3_bind_blob(s, 2, cf->record_id, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, cf->field);
     lstore__bind_blob(s, 4, cf->element_id, cf->element_id_len);
-    lstore__bind_blob(s, 5, cf->winner_value, cf->winner_len);
+    int rc = lstore__bind_sealed(c, s, 5, "conflicts.winner", cf->record_id, cf->winner_value,
+                                 cf->winner_len, WR_A);
+    if (rc == 0)
+        rc = lstore__bind_sealed(c, s, 8, "conflicts.loser", cf->record_id, cf->loser_value,
+                                 cf->loser_len, WR_B);
+    if (rc < 0)
+        return rc;
     sqlite3_bind_int64(s, 6, (int64_t)cf->winner_hlc);
     sqlite3_bind_blob(s, 7, cf->winner_device, 16, SQLITE_STATIC);
-    lstore__bind_blob(s, 8, cf->loser_value, cf->loser_len);
     sqlite3_bind_int64(s, 9, (int64_t)cf->loser_hlc);
     sqlite3_bind_blob(s, 10, cf->loser_device, 16, SQLITE_STATIC);
     sqlite3_bind_int(s, 11, cf->state);
     sqlite3_bind_blob(s, 12, cf->resolved_by, 16, SQLITE_STATIC);
     sqlite3_bind_int64(s, 13, (int64_t)cf->resolved_hlc);
-    int rc = lstore__step_done(c, s, "write conflict");
+    rc = lstore__step_done(c, s, "write conflict");
     sqlite3_reset(s);
     return rc;
 }
@@ -68,7 +73,9 @@ int lstore_conflict_put(fieldsync_client *c, const fieldsync_conflict *cf)
     "id, record_id, field, element_id, winner_value, winner_hlc, winner_device, loser_value, "     \
     "loser_hlc, loser_device, state, resolved_by, resolved_hlc"
 
-static void row_to_conflict(sqlite3_stmt *s, fieldsync_conflict *cf)
+/* values: open the winner and loser values (views valid until the next row); otherwise they
+ * are left out. */
+static int row_to_conflict(fieldsync_client *c, sqlite3_stmt *s, fieldsync_conflict *cf, int values)
 {
     memset(cf, 0, sizeof *cf);
     cf->id = (uint64_t)sqlite3_column_int64(s, 0);
@@ -76,17 +83,21 @@ static void row_to_conflict(sqlite3_stmt *s, fieldsync_conflict *cf)
     cf->field = (uint32_t)sqlite3_column_int64(s, 2);
     cf->element_id_len = (size_t)sqlite3_column_bytes(s, 3);
     cf->element_id = cf->element_id_len ? sqlite3_column_blob(s, 3) : NULL;
-    cf->winner_len = (size_t)sqlite3_column_bytes(s, 4);
-    cf->winner_value = sqlite3_column_blob(s, 4);
     cf->winner_hlc = (uint64_t)sqlite3_column_int64(s, 5);
     lstore__copy_id(cf->winner_device, s, 6);
-    cf->loser_len = (size_t)sqlite3_column_bytes(s, 7);
-    cf->loser_value = sqlite3_column_blob(s, 7);
     cf->loser_hlc = (uint64_t)sqlite3_column_int64(s, 8);
     lstore__copy_id(cf->loser_device, s, 9);
     cf->state = sqlite3_column_int(s, 10);
     lstore__copy_id(cf->resolved_by, s, 11);
     cf->resolved_hlc = (uint64_t)sqlite3_column_int64(s, 12);
+    if (!values)
+        return 0;
+    int rc = lstore__column_open(c, s, 4, "conflicts.winner", cf->record_id, RD_WINNER,
+                                 &cf->winner_value, &cf->winner_len);
+    if (rc == 0)
+        rc = lstore__column_open(c, s, 7, "conflicts.loser", cf->record_id, RD_LOSER,
+                                 &cf->loser_value, &cf->loser_len);
+    return rc;
 }
 
 int lstore_conflict_get(fieldsync_client *c, uint64_t id, fieldsync_conflict *cf, uint8_t eid[16])
@@ -98,11 +109,8 @@ int lstore_conflict_get(fieldsync_client *c, uint64_t id, fieldsync_conflict *cf
     sqlite3_bind_int64(s, 1, (int64_t)id);
     rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-        row_to_conflict(s, cf);
-        /* Copy the values' views out before finalizing: the caller only needs the address,
-         * the state and the record, so drop the value views. */
-        cf->winner_value = cf->loser_value = NULL;
-        cf->winner_len = cf->loser_len = 0;
+        /* The caller only needs the address, the state and the record: no value views. */
+        row_to_conflict(c, s, cf, 0);
         if (cf->element_id_len > 16)
             cf->element_id_len = 16;
         if (cf->element_id_len)
@@ -140,7 +148,10 @@ int lstore_conflicts_list(fieldsync_client *c, fieldsync_conflict_cb cb, void *u
         return rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         fieldsync_conflict cf;
-        row_to_conflict(s, &cf);
+        if ((rc = row_to_conflict(c, s, &cf, 1)) < 0) {
+            sqlite3_finalize(s);
+            return rc;
+        }
         if (cb(&cf, user) != 0) {
             sqlite3_finalize(s);
             return FIELDSYNC_ECANCELED;
@@ -190,7 +201,7 @@ static sqlite3_stmt *list_stmt(fieldsync_client *c, const fieldsync_filter *f, i
     return s;
 }
 
-static void row_to_record(sqlite3_stmt *s, fieldsync_record *r)
+static int row_to_record(fieldsync_client *c, sqlite3_stmt *s, fieldsync_record *r)
 {
     memset(r, 0, sizeof *r);
     lstore__copy_id(r->id, s, 0);
@@ -202,13 +213,12 @@ static void row_to_record(sqlite3_stmt *s, fieldsync_record *r)
     if (!r->commune)
         r->commune = "";
     r->date = (uint32_t)sqlite3_column_int64(s, 4);
-    r->body = sqlite3_column_blob(s, 5);
-    r->body_len = (size_t)sqlite3_column_bytes(s, 5);
     r->deleted = sqlite3_column_int(s, 6);
     lstore__copy_id(r->creator, s, 7);
     r->updated_hlc = (uint64_t)sqlite3_column_int64(s, 8);
     r->pending = (uint32_t)sqlite3_column_int64(s, 9);
     r->rejected = (uint32_t)sqlite3_column_int64(s, 10);
+    return lstore__column_open(c, s, 5, "records.body", r->id, RD_BODY, &r->body, &r->body_len);
 }
 
 int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record_cb cb, void *user,
@@ -231,7 +241,10 @@ int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record
     }
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         fieldsync_record r;
-        row_to_record(s, &r);
+        if ((rc = row_to_record(c, s, &r)) < 0) {
+            sqlite3_finalize(s);
+            return rc;
+        }
         if (cb(&r, user) != 0) {
             sqlite3_finalize(s);
             return FIELDSYNC_ECANCELED;
@@ -239,6 +252,7 @@ int lstore_list(fieldsync_client *c, const fieldsync_filter *f, fieldsync_record
     }
     rc = rc == SQLITE_DONE ? 0 : lstore__fail(c, "list records");
     sqlite3_finalize(s);
+    lstore_idle(c); /* no plaintext left in the scratch */
     return rc;
 }
 
@@ -259,11 +273,13 @@ int lstore_get_public(fieldsync_client *c, const uint8_t id[16], fieldsync_recor
         rc = lstore__fail(c, "read record");
     } else {
         fieldsync_record r;
-        row_to_record(s, &r);
+        rc = row_to_record(c, s, &r);
         size_t rl = strlen(r.region) + 1, cl = strlen(r.commune) + 1;
         /* One block: struct, body, region, commune. */
-        uint8_t *blk = fieldsync__alloc(c, sizeof r + r.body_len + rl + cl);
-        if (!blk) {
+        uint8_t *blk = rc < 0 ? NULL : fieldsync__alloc(c, sizeof r + r.body_len + rl + cl);
+        if (rc < 0) {
+            /* message set */
+        } else if (!blk) {
             rc = fieldsync__fail(c, FIELDSYNC_ENOMEM, "out of memory");
         } else {
             fieldsync_record *o = (fieldsync_record *)blk;

@@ -353,6 +353,53 @@ static void test_cli_errors(void)
               0);
 }
 
+/* --key-file: an encrypted store opens only with its key (hex or raw), and keeps the text out
+ * of the file. */
+static void test_cli_key_file(void)
+{
+    char store[300], hex[300], raw[300], wrong[300], bad[300];
+    snprintf(store, sizeof store, "%s/keyed.db", tmpdir);
+    snprintf(hex, sizeof hex, "%s/key.hex", tmpdir);
+    snprintf(raw, sizeof raw, "%s/key.bin", tmpdir);
+    snprintf(wrong, sizeof wrong, "%s/wrong.hex", tmpdir);
+    snprintf(bad, sizeof bad, "%s/bad.hex", tmpdir);
+    uint8_t key[32];
+    FILE *fh = fopen(hex, "w"), *fr = fopen(raw, "wb"), *fw = fopen(wrong, "w"),
+         *fb = fopen(bad, "w");
+    CHECK(fh && fr && fw && fb);
+    for (int i = 0; i < 32; i++) {
+        key[i] = (uint8_t)(0xa5 ^ (i * 7));
+        fprintf(fh, "%02x", key[i]);
+        fprintf(fw, "%02x", (uint8_t)(key[i] ^ (i == 31)));
+    }
+    fputs("\n", fh);
+    fwrite(key, 1, 32, fr);
+    fputs("not a key\n", fb);
+    fclose(fh);
+    fclose(fr);
+    fclose(fw);
+    fclose(fb);
+
+    CHECK_RUN(CLI("--store", store, "--key-file", hex, "new", "--region", "GAO", "--summary",
+                  "Les bergers de Talataye demandent une escorte"),
+              0);
+    char id[40];
+    snprintf(id, sizeof id, "%.36s", r.out);
+    CHECK_RUN(CLI("--key-file=", "--store", store, "status"), 2); /* no such file */
+    char opt[320];
+    snprintf(opt, sizeof opt, "--key-file=%s", raw);
+    CHECK_RUN(CLI("--store", store, opt, "show", id), 0);
+    CHECK(strstr(r.out, "Talataye") != NULL);
+    CHECK_RUN(CLI("--store", store, "show", id), 6); /* no key: EAUTH */
+    CHECK(strstr(r.err, "EAUTH") != NULL);
+    CHECK_RUN(CLI("--store", store, "--key-file", wrong, "show", id), 6);
+    CHECK(strstr(r.err, "EAUTH") != NULL);
+    CHECK_RUN(CLI("--store", store, "--key-file", bad, "show", id), 2);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "grep -q Talataye '%s' '%s-wal' 2>/dev/null", store, store);
+    CHECK(system(cmd) != 0);
+}
+
 static int server_running;
 
 /* A failed CHECK exits: stop the server child too, or ctest waits for it until the time-out. */
@@ -384,6 +431,7 @@ int main(void)
     RUN(test_cli_sync_interrupt);
     RUN(test_cli_rejected);
     RUN(test_cli_errors);
+    RUN(test_cli_key_file);
 
     server_running = 0;
     CHECK_EQ(testserver_stop(&ts), 0);

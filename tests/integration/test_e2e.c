@@ -1,8 +1,9 @@
 /*
  * test_e2e: end-to-end sync over the real parts: the real fieldsync-server (child process,
  * 127.0.0.1 port 0, real TLS, real SQLite file), devices enrolled through the real admin CLI,
- * each device a real libfieldsync store. Covers the concurrent-edit scenario (one conflict
- * kept, the added concern merged, the resolution reaching everyone), scopes, and wrong clocks.
+ * each device a real libfieldsync store, encrypted with its own key. Covers the concurrent-edit
+ * scenario (one conflict kept, the added concern merged, the resolution reaching everyone), scopes,
+ * and wrong clocks.
  */
 #include "check.h"
 #include "consultation.pb-c.h"
@@ -26,6 +27,7 @@ static char tmpdir[256];
 struct dev {
     fieldsync_client *c;
     int64_t skew_ms; /* added to the real clock: a phone with a wrong date */
+    uint8_t key[32]; /* its store key */
 };
 
 static uint64_t skewed_now(void *user)
@@ -46,6 +48,10 @@ static void dev_open(struct dev *d, const char *name, int64_t skew_ms)
     o.now_ms = skewed_now;
     o.clock_user = d;
     o.io_timeout_ms = 10000;
+    /* Every device's store is encrypted, each with its own key (as from a phone's keystore). */
+    for (size_t i = 0; i < sizeof d->key; i++)
+        d->key[i] = (uint8_t)(name[i % strlen(name)] * 31u + i);
+    o.store_key = d->key;
     int rc = fieldsync_open(path, &o, &d->c);
     if (rc != 0)
         fprintf(stderr, "open %s: %s\n", path, fieldsync_errmsg(d->c));

@@ -35,12 +35,22 @@ static void cleanup(void)
     }
 }
 
-static fieldsync_client *device(const char *name, const char *role, const char *regions)
+/* A store key for the devices whose store is encrypted. */
+static const uint8_t phone_key[32] = {
+    0x5e, 0x11, 0xa7, 0x03, 0x9c, 0x42, 0xd8, 0x6b, 0x21, 0xf0, 0x7e, 0x95, 0x3a, 0xc4, 0x18, 0x6d,
+    0x87, 0x2b, 0xe9, 0x50, 0x0c, 0xbd, 0x64, 0x3f, 0xa1, 0x76, 0x2e, 0xd3, 0x98, 0x05, 0x4a, 0xcf};
+
+/* A new store at dir/name.db (encrypted with key unless NULL), enrolled. */
+static fieldsync_client *device_key(const char *name, const char *role, const char *regions,
+                                    const uint8_t *key)
 {
     char path[400], code[64];
     fieldsync_client *c = NULL;
+    fieldsync_open_opts o;
+    fieldsync_open_opts_init(&o);
+    o.store_key = key;
     snprintf(path, sizeof path, "%s/%s.db", dir, name);
-    CHECK_EQ(fieldsync_open(path, NULL, &c), 0);
+    CHECK_EQ(fieldsync_open(path, &o, &c), 0);
     CHECK_EQ(testserver_enroll(&ts, role, regions, 0, code, sizeof code), 0);
     int rc = fieldsync_enroll(c, "localhost", (uint16_t)ts.port, ts.ca_path, code, name);
     if (rc)
@@ -57,6 +67,11 @@ static fieldsync_client *device(const char *name, const char *role, const char *
              FIELDSYNC_EENROLL);
     fieldsync_close(again);
     return c;
+}
+
+static fieldsync_client *device(const char *name, const char *role, const char *regions)
+{
+    return device_key(name, role, regions, NULL);
 }
 
 static int sync_ok(fieldsync_client *c, fieldsync_sync_stats *st)
@@ -519,7 +534,8 @@ static void f_free(void *user, void *p)
 static void test_client_sync_enomem(void)
 {
     char path[400];
-    fieldsync_client *c = device("phone-m", "collector", "GAO");
+    /* An encrypted store: sealing and opening values must also fail cleanly. */
+    fieldsync_client *c = device_key("phone-m", "collector", "GAO", phone_key);
     fieldsync_close(c);
     snprintf(path, sizeof path, "%s/phone-m.db", dir);
     int created = 0, saw_enomem = 0;
@@ -530,6 +546,7 @@ static void test_client_sync_enomem(void)
         uint8_t id[16];
         fieldsync_open_opts_init(&o);
         o.allocator = &al;
+        o.store_key = phone_key;
         int rc = fieldsync_open(path, &o, &c);
         if (rc == 0) {
             rc = fieldsync_create(c, 1, "GAO", id);
@@ -549,7 +566,12 @@ static void test_client_sync_enomem(void)
     }
     CHECK(saw_enomem);
     fieldsync_sync_stats st;
-    CHECK_EQ(fieldsync_open(path, NULL, &c), 0);
+    CHECK_EQ(fieldsync_open(path, NULL, &c), FIELDSYNC_EAUTH); /* the key is needed */
+    fieldsync_close(c);
+    fieldsync_open_opts ko;
+    fieldsync_open_opts_init(&ko);
+    ko.store_key = phone_key;
+    CHECK_EQ(fieldsync_open(path, &ko, &c), 0);
     CHECK_EQ(sync_ok(c, &st), 0);
     fieldsync_status s;
     CHECK_EQ(fieldsync_status_get(c, &s), 0);

@@ -2,12 +2,15 @@
  * test_client_store: libfieldsync's offline side through its public API only, on a real SQLite
  * file in a temporary directory: create/edit/read/list/filter/delete, the outbox keeping one
  * pending entry per field, body diffs, keyed elements, persistence across reopen, the
- * allocator hook (counted, then failing allocation by allocation without crash or leak).
+ * allocator hook (counted, then failing allocation by allocation without crash or leak),
+ * encryption at rest with a store key (no report text in the file's bytes; wrong, missing or
+ * unexpected keys refused; a value moved to another row fails authentication).
  */
 #include "check.h"
 #include "consultation.pb-c.h"
 #include "fieldsync.h"
 
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +395,163 @@ static void test_client_store_open_errors(void)
     fieldsync_close(c);
 }
 
+/* ---- encryption at rest ---- */
+
+static const uint8_t key_a[32] = {0x3c, 0x91, 0x0e, 0x57, 0xb2, 0x6a, 0xf4, 0x18, 0xd5, 0x2f, 0x83,
+                                  0x4b, 0xe0, 0x79, 0x16, 0xcd, 0x62, 0xa8, 0x05, 0x9e, 0x3b, 0xf7,
+                                  0x54, 0x21, 0xc6, 0x8d, 0x70, 0x1a, 0xbe, 0x43, 0x9f, 0x06};
+static const uint8_t key_b[32] = {0x3c, 0x91, 0x0e, 0x57, 0xb2, 0x6a, 0xf4, 0x18, 0xd5, 0x2f, 0x83,
+                                  0x4b, 0xe0, 0x79, 0x16, 0xcd, 0x62, 0xa8, 0x05, 0x9e, 0x3b, 0xf7,
+                                  0x54, 0x21, 0xc6, 0x8d, 0x70, 0x1a, 0xbe, 0x43, 0x9f, 0x07};
+static const char secret_summary[] = "Les femmes du marché de Tessit craignent les barrages";
+static const char secret_facilitator[] = "Mariam Touré, animatrice";
+
+static fieldsync_client *open_keyed(const uint8_t *key, int expect)
+{
+    fieldsync_client *c = NULL;
+    fieldsync_open_opts o;
+    fieldsync_open_opts_init(&o);
+    o.store_key = key;
+    int rc = fieldsync_open(path, &o, &c);
+    if (rc != expect)
+        fprintf(stderr, "open: %s: %s\n", fieldsync_err_name(rc), fieldsync_errmsg(c));
+    CHECK_EQ(rc, expect);
+    if (rc < 0) {
+        CHECK(strlen(fieldsync_errmsg(c)) > 0);
+        fieldsync_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Whether the file suffix (or the main file for "") holds needle, as raw bytes. */
+static int file_holds(const char *suffix, const char *needle)
+{
+    char p[320];
+    snprintf(p, sizeof p, "%s%s", path, suffix);
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return 0;
+    size_t n = strlen(needle), cap = 1 << 16, len = 0, got;
+    char *buf = malloc(cap);
+    CHECK(buf != NULL);
+    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            CHECK(buf != NULL);
+        }
+    }
+    fclose(f);
+    int found = 0;
+    for (size_t i = 0; !found && i + n <= len; i++)
+        found = memcmp(buf + i, needle, n) == 0;
+    free(buf);
+    return found;
+}
+
+static int store_holds(const char *needle)
+{
+    return file_holds("", needle) || file_holds("-wal", needle);
+}
+
+/* A report with text in its body and in pending outbox entries; reads it back. */
+static void write_secret_report(fieldsync_client *c, uint8_t id[16])
+{
+    CHECK_EQ(fieldsync_create(c, FIELDSYNC_COLLECTION_CONSULTATION, "GAO", id), 0);
+    CHECK_EQ(fieldsync_set_string(c, id, 3, "Ansongo"), 0);
+    CHECK_EQ(fieldsync_set_string(c, id, 18, secret_summary), 0);
+    CHECK_EQ(fieldsync_set_string(c, id, 10, secret_facilitator), 0);
+    Fieldsync__ConsultationReport *m = get_report(c, id);
+    CHECK_EQ(strcmp(m->summary, secret_summary), 0);
+    CHECK_EQ(strcmp(m->facilitator, secret_facilitator), 0);
+    fieldsync__consultation_report__free_unpacked(m, NULL);
+}
+
+static int body_holds_cb(const fieldsync_record *r, void *user)
+{
+    int *n = user;
+    size_t k = strlen(secret_summary);
+    for (size_t i = 0; i + k <= r->body_len; i++)
+        if (memcmp(r->body + i, secret_summary, k) == 0) {
+            (*n)++;
+            break;
+        }
+    return 0;
+}
+
+static void test_client_store_encrypted_at_rest(void)
+{
+    uint8_t id[16];
+    for (int keyed = 0; keyed <= 1; keyed++) {
+        new_path();
+        fieldsync_client *c = open_keyed(keyed ? key_a : NULL, 0);
+        write_secret_report(c, id);
+        /* The same test without a key finds the text: the search can fail. */
+        CHECK_EQ(store_holds(secret_summary), !keyed);
+        CHECK_EQ(store_holds(secret_facilitator), !keyed);
+        CHECK(store_holds("Ansongo")); /* commune: a clear index column, by design */
+        fieldsync_close(c);
+        CHECK_EQ(file_holds("", secret_summary), !keyed);
+
+        /* Reopened: create/set/get/list round-trip. */
+        c = open_keyed(keyed ? key_a : NULL, 0);
+        CHECK_EQ(fieldsync_set_string(c, id, 19, "fr"), 0);
+        Fieldsync__ConsultationReport *m = get_report(c, id);
+        CHECK_EQ(strcmp(m->summary, secret_summary), 0);
+        CHECK_EQ(strcmp(m->language, "fr"), 0);
+        CHECK_EQ(strcmp(m->commune, "Ansongo"), 0);
+        fieldsync__consultation_report__free_unpacked(m, NULL);
+        int listed = 0;
+        CHECK_EQ(fieldsync_list(c, NULL, body_holds_cb, &listed), 0);
+        CHECK_EQ(listed, 1);
+        fieldsync_close(c);
+    }
+}
+
+static void test_client_store_key_errors(void)
+{
+    uint8_t id[16], id2[16];
+    new_path();
+    fieldsync_client *c = open_keyed(key_a, 0);
+    write_secret_report(c, id);
+    CHECK_EQ(fieldsync_create(c, FIELDSYNC_COLLECTION_CONSULTATION, "GAO", id2), 0);
+    CHECK_EQ(fieldsync_set_string(c, id2, 18, "Autre compte rendu"), 0);
+    fieldsync_close(c);
+    open_keyed(key_b, FIELDSYNC_EAUTH); /* one bit off */
+    open_keyed(NULL, FIELDSYNC_EAUTH);  /* encrypted store, no key */
+    c = open_keyed(key_a, 0);
+    Fieldsync__ConsultationReport *m = get_report(c, id);
+    CHECK_EQ(strcmp(m->summary, secret_summary), 0);
+    fieldsync__consultation_report__free_unpacked(m, NULL);
+    fieldsync_close(c);
+
+    /* Swap the two records' sealed bodies in the file: each fails to open in the other's row
+     * (the AAD binds a value to its record id). */
+    sqlite3 *db = NULL;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(db,
+                          "CREATE TEMP TABLE b AS SELECT id, body FROM records;"
+                          "UPDATE records SET body = (SELECT b.body FROM b WHERE b.id <> "
+                          "records.id);",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(db);
+    c = open_keyed(key_a, 0);
+    fieldsync_record *r = NULL;
+    CHECK_EQ(fieldsync_get(c, id, &r), FIELDSYNC_ESTORE);
+    CHECK(r == NULL);
+    CHECK(strstr(fieldsync_errmsg(c), "fails authentication") != NULL);
+    fieldsync_close(c);
+
+    /* A store created without a key refuses one. */
+    new_path();
+    c = open_keyed(NULL, 0);
+    fieldsync_close(c);
+    open_keyed(key_a, FIELDSYNC_EAUTH);
+}
+
 /* ---- allocator ---- */
 
 struct counting {
@@ -449,6 +609,7 @@ static int workload(struct counting *k)
     int rc;
     fieldsync_open_opts_init(&o);
     o.allocator = &al;
+    o.store_key = key_a; /* sealing and opening values allocate too */
     rc = fieldsync_open(path, &o, &c);
     if (rc < 0)
         goto out;
@@ -504,6 +665,8 @@ int main(void)
     RUN(test_client_store_elements_and_body_diff);
     RUN(test_client_store_list_filter_delete);
     RUN(test_client_store_open_errors);
+    RUN(test_client_store_encrypted_at_rest);
+    RUN(test_client_store_key_errors);
     RUN(test_client_store_allocator);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
