@@ -54,6 +54,8 @@ static const struct opt opts[] = {
     {"handshake-timeout-ms", K_U32, F(handshake_timeout_ms), "TLS + Hello deadline (15000)"},
     {"idle-timeout-ms", K_U32, F(idle_timeout_ms), "silent connections close after (120000)"},
     {"max-connections", K_U32, F(max_connections), "connection cap (15000)"},
+    {"max-preauth", K_U32, F(max_preauth),
+     "connections before Hello in all; past it the oldest is closed (0 = max-connections / 2)"},
     {"max-preauth-per-address", K_U32, F(max_preauth_per_address),
      "connections from one address (IPv6: one /64) before Hello; 0 = no cap (64)"},
     {"rate-per-device", K_U32, F(rate_per_device), "requests/s per device, burst 4x (50)"},
@@ -345,6 +347,8 @@ void config_finish(struct config *c)
         snprintf(c->port_file, sizeof c->port_file, "%.500s/port", c->data_dir);
     if (!c->max_record)
         c->max_record = config_max_record(c);
+    if (!c->max_preauth)
+        c->max_preauth = c->max_connections / 2 ? c->max_connections / 2 : 1;
 }
 
 void config_usage(FILE *f)

@@ -37,6 +37,7 @@ struct config {
     uint32_t handshake_timeout_ms;    /* TLS handshake + Hello; default 15 s */
     uint32_t idle_timeout_ms;         /* default 120 s */
     uint32_t max_connections;         /* default 15000 */
+    uint32_t max_preauth;             /* before Hello, in all (oldest closed); 0 = max_conn / 2 */
     uint32_t max_preauth_per_address; /* before Hello, per address (IPv6 /64); default 64 */
     uint32_t rate_per_device;         /* requests per second per device, burst 4x; default 50 */
     uint32_t enroll_attempts_per_min; /* per source address; default 10 */

@@ -69,8 +69,9 @@ struct conn {
     int handles_open;
     unsigned authed : 1, auth_pending : 1, closing : 1, hard_closed : 1, paused : 1, arena_live : 1,
         in_read : 1, local : 1, preauth_listed : 1;
-    /* In list->preauth[pa_bucket] while not authenticated (accepted connections only). */
-    struct conn *pa_next, *pa_prev;
+    /* In list->preauth[pa_bucket] and, oldest first, in list->pa_oldest.. while not
+     * authenticated (accepted connections only). */
+    struct conn *pa_next, *pa_prev, *age_next, *age_prev;
     uint8_t pa_key[8];
     uint8_t pa_len;
     unsigned pa_bucket;
@@ -185,6 +186,14 @@ static void preauth_add(struct conn *c)
     if (*head)
         (*head)->pa_prev = c;
     *head = c;
+    c->age_prev = c->list->pa_newest;
+    c->age_next = NULL;
+    if (c->list->pa_newest)
+        c->list->pa_newest->age_next = c;
+    else
+        c->list->pa_oldest = c;
+    c->list->pa_newest = c;
+    c->list->preauth_total++;
     c->preauth_listed = 1;
 }
 
@@ -198,6 +207,15 @@ static void preauth_del(struct conn *c)
         c->list->preauth[c->pa_bucket] = c->pa_next;
     if (c->pa_next)
         c->pa_next->pa_prev = c->pa_prev;
+    if (c->age_prev)
+        c->age_prev->age_next = c->age_next;
+    else
+        c->list->pa_oldest = c->age_next;
+    if (c->age_next)
+        c->age_next->age_prev = c->age_prev;
+    else
+        c->list->pa_newest = c->age_prev;
+    c->list->preauth_total--;
     c->preauth_listed = 0;
 }
 
@@ -689,14 +707,23 @@ int conn_accept(struct server *s, struct conn_list *list, uv_stream_t *server_st
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     }
-    /* A cap on connections from one address still before Hello, checked before a TLS context
-     * is spent on them: one machine cannot hold every slot with silent connections. */
+    /* Caps on connections still before Hello, checked before a TLS context is spent on them.
+     * Per address, the newest is refused: one machine cannot hold every slot with silent
+     * connections. In all, the oldest is closed instead: many machines holding silent
+     * connections are cycled out while a real handshake (a few round trips) completes. */
     preauth_key(c, c->pa_key, &c->pa_len, &c->pa_bucket);
     uint32_t cap = s->cfg->max_preauth_per_address;
     if (cap && preauth_count(list, c->pa_key, c->pa_len, c->pa_bucket, cap) >= cap) {
         log_warn("event=conn_refused reason=preauth_per_address peer=%s max=%u", c->peer, cap);
         hard_close(c);
         return FIELDSYNC_EBUSY;
+    }
+    if (s->cfg->max_preauth && list->preauth_total >= s->cfg->max_preauth && list->pa_oldest) {
+        struct conn *old = list->pa_oldest;
+        log_warn("event=conn_evicted reason=max_preauth peer=%s max=%u", old->peer,
+                 s->cfg->max_preauth);
+        preauth_del(old);
+        hard_close(old);
     }
     preauth_add(c);
     uv_tcp_nodelay(&c->tcp, 1);

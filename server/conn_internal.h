@@ -22,6 +22,8 @@ struct conn_list {
     struct conn *head;
     unsigned count;
     struct conn *preauth[CONN_PREAUTH_BUCKETS];
+    struct conn *pa_oldest, *pa_newest; /* the same connections by age */
+    unsigned preauth_total;
 };
 
 /* Accept one pending connection from `server_stream` into a new conn (TLS started, handshake

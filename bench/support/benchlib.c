@@ -202,6 +202,8 @@ int benchlib_server_start(struct testserver *ts, const char *sync_mode, const ch
     /* Every bench device connects from 127.0.0.1, many at once. */
     args[n++] = "--max-preauth-per-address";
     args[n++] = "0";
+    args[n++] = "--max-preauth";
+    args[n++] = "1000000";
     for (int i = 0; extra && extra[i] && n < 46; i++)
         args[n++] = extra[i];
     args[n] = NULL;

@@ -800,6 +800,31 @@ static void test_bad_input_preauth_per_address(void)
     bi_check(&env);
 }
 
+/* Silent connections from many places: past --max-preauth connections before Hello, the
+ * oldest is closed, not the newest refused, so a real device's handshake still gets through
+ * while squatters hold every pre-Hello slot. (Its own server: a small cap.) */
+static void test_bad_input_preauth_oldest_evicted(void)
+{
+    struct testserver small;
+    const char *args[] = {"--max-connections", "10", "--max-preauth", "3", NULL};
+    CHECK_EQ(testserver_start(&small, args), 0);
+    struct testclient *squat[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(testclient_connect_raw(&squat[i], small.port), 0);
+        sleep_ms(30); /* accepted in this order */
+    }
+    struct testclient *dev = NULL;
+    CHECK_EQ(testclient_connect(&dev, small.port, small.ca_path), 0); /* TLS handshake done */
+    testclient_set_timeout(squat[0], 2000);
+    CHECK_EQ(testclient_wait_closed(squat[0]), 0); /* the oldest squatter went */
+    testclient_set_timeout(squat[1], 200);
+    CHECK_EQ(testclient_wait_closed(squat[1]), FIELDSYNC_ETIMEDOUT); /* the others stay */
+    testclient_close(dev);
+    for (int i = 0; i < 3; i++)
+        testclient_close(squat[i]);
+    CHECK_EQ(testserver_stop(&small), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -834,6 +859,7 @@ int main(void)
     RUN(test_bad_input_too_many_in_flight);
     RUN(test_bad_input_request_rate);
     RUN(test_bad_input_preauth_per_address);
+    RUN(test_bad_input_preauth_oldest_evicted);
 
     const char *extra[] = {"--handshake-timeout-ms",
                            "700",
@@ -845,6 +871,8 @@ int main(void)
                            "65536",
                            "--rate-per-device",
                            "1000000",
+                           "--max-preauth",
+                           "4",
                            NULL};
     CHECK_EQ(testserver_start(&tight, extra), 0);
     bi_setup(&tenv, &tight);
