@@ -100,3 +100,11 @@ void arena_close(struct arena *a)
     a->head = NULL;
     a->used_total = 0;
 }
+
+void arena_take(struct arena *dst, struct arena *src)
+{
+    arena_close(dst);
+    *dst = *src;
+    dst->pb.allocator_data = dst;
+    arena_init(src, src->block_size, src->limit);
+}

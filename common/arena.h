@@ -26,5 +26,8 @@ void *arena_alloc(struct arena *a, size_t n);
 /* Forget every allocation; keep the first block for reuse. */
 void arena_reset(struct arena *a);
 void arena_close(struct arena *a);
+/* Move everything src holds into dst (whose own blocks are released first): what was
+ * allocated from src stays valid and now belongs to dst; src is left empty, ready for use. */
+void arena_take(struct arena *dst, struct arena *src);
 
 #endif

@@ -98,7 +98,7 @@ void dispatch_frame(struct conn *c, const uint8_t *payload, size_t len, struct a
         h_ping(c, f);
         break;
     case FIELDSYNC__FRAME__MSG_PUSH:
-        h_push(c, f, payload, len);
+        h_push(c, f, a);
         break;
     case FIELDSYNC__FRAME__MSG_PULL:
         h_pull(c, f);

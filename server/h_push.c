@@ -1,8 +1,8 @@
 /*
- * h_push: the PushBatch handler. On the loop thread it checks the batch size, decodes the
- * frame into the job's own arena (the dispatcher's decoded frame lives only during the call),
- * takes the session and the server's wall-clock time (the clock bound is measured against the
- * time the batch arrived: the writer thread never reads loop-thread state such as
+ * h_push: the PushBatch handler. On the loop thread it checks the batch size, takes over the
+ * arena the dispatcher decoded the frame into (so the batch is decoded once, and lives as
+ * long as the job), takes the session and the server's wall-clock time (the clock bound is measured
+ * against the time the batch arrived: the writer thread never reads loop-thread state such as
  * server->clock), does the part of applying that needs no stored state (store_prepare_batch:
  * validating new records and building their clock blobs, so that the single writer thread,
  * the ingest bottleneck, only writes), holds a reference on the connection and queues the job
@@ -15,7 +15,6 @@
 #include "arena.h"
 #include "conn.h"
 #include "error.h"
-#include "frame.h"
 #include "handlers.h"
 #include "server.h"
 #include "store.h"
@@ -111,7 +110,7 @@ out:
     job_free(job);
 }
 
-void h_push(struct conn *c, const Fieldsync__Frame *f, const uint8_t *payload, size_t len)
+void h_push(struct conn *c, const Fieldsync__Frame *f, struct arena *a)
 {
     struct server *s = conn_server(c);
     const struct config *cfg = s->cfg;
@@ -125,9 +124,8 @@ void h_push(struct conn *c, const Fieldsync__Frame *f, const uint8_t *payload, s
                          "%zu changes in one batch (limit %u)", b->n_changes, cfg->max_batch);
         return;
     }
-    /* The job and its results in one allocation; the decoded batch in the job's arena, one
-     * block in the usual case (len is bounded by the frame limit, checked by the framing layer
-     * before it allocated anything; the decoded structs add a few hundred bytes per change). */
+    /* The job and its results in one allocation; the decoded batch stays where the dispatcher
+     * decoded it, in the arena the job takes over (the connection gets a fresh one). */
     size_t n = b->n_changes;
     struct push_job *job = malloc(sizeof *job + n * sizeof *job->results);
     if (!job) {
@@ -135,16 +133,10 @@ void h_push(struct conn *c, const Fieldsync__Frame *f, const uint8_t *payload, s
         return;
     }
     memset(job, 0, sizeof *job);
-    arena_init(&job->arena, len + n * 512 + 1024, 0);
+    arena_init(&job->arena, 0, 0);
+    arena_take(&job->arena, a);
     store_prep_init(&job->prep);
-    Fieldsync__Frame *own = NULL;
-    if (frame_decode(payload, len, &job->arena.pb, &own) < 0 ||
-        own->msg_case != FIELDSYNC__FRAME__MSG_PUSH || own->push->n_changes != n) {
-        job_free(job); /* the same bytes decoded once already: only memory can fail here */
-        conn_reply_error(c, f->request_id, FIELDSYNC_ENOMEM, 0, "push: out of memory");
-        return;
-    }
-    job->changes = own->push->changes;
+    job->changes = b->changes;
     job->wj.run = push_run;
     job->wj.done = push_done;
     job->c = c;

@@ -90,6 +90,34 @@ static void test_frame_encode_small_buffer(void)
     CHECK_EQ(encode_ping(buf, sizeof buf, 9), 0);
 }
 
+/* A decoded frame handed over with its arena (as dispatch hands a push to its job) stays
+ * valid after the source arena is reset, and the source arena works on. */
+static void test_frame_arena_take(void)
+{
+    Fieldsync__Ping ping = FIELDSYNC__PING__INIT;
+    ping.nonce = 77;
+    Fieldsync__Frame f = FIELDSYNC__FRAME__INIT;
+    f.request_id = 9;
+    f.msg_case = FIELDSYNC__FRAME__MSG_PING;
+    f.ping = &ping;
+    uint8_t buf[64];
+    size_t n = frame_encode(&f, buf, sizeof buf);
+    CHECK(n > FRAME_HEADER_LEN);
+    struct arena conn_arena, job_arena;
+    arena_init(&conn_arena, 256, 0);
+    arena_init(&job_arena, 0, 0);
+    Fieldsync__Frame *d = NULL;
+    CHECK_EQ(frame_decode(buf + FRAME_HEADER_LEN, n - FRAME_HEADER_LEN, &conn_arena.pb, &d), 0);
+    arena_take(&job_arena, &conn_arena);
+    arena_reset(&conn_arena);
+    CHECK(arena_alloc(&conn_arena, 100) != NULL); /* reused for the next frame */
+    memset(arena_alloc(&conn_arena, 200), 0xee, 200);
+    CHECK_EQ(d->request_id, 9);
+    CHECK_EQ(d->ping->nonce, 77);
+    arena_close(&conn_arena);
+    arena_close(&job_arena);
+}
+
 int main(void)
 {
     RUN(test_frame_roundtrip_bytewise);
@@ -97,5 +125,6 @@ int main(void)
     RUN(test_frame_oversize_rejected_from_header);
     RUN(test_frame_decode_garbage_and_empty);
     RUN(test_frame_encode_small_buffer);
+    RUN(test_frame_arena_take);
     return 0;
 }
