@@ -1,5 +1,5 @@
 /*
- * admin: enroll / devices / revoke (see admin.h). Each opens the database directly with
+ * admin: enroll / devices / revoke / conflicts (see admin.h). Each opens the database directly with
  * store_open and leaves it closed; nothing here talks to the running server, which sees the
  * changes at its next read (a revocation takes effect at the device's next request).
  * Prints the enrolment code once (it is stored only as a hash) and never prints credentials.
@@ -12,6 +12,7 @@
 #include "pbwire.h"
 #include "session.h"
 #include "store.h"
+#include "store_records.h"
 #include "tls.h"
 #include "uuid.h"
 
@@ -26,10 +27,10 @@
 struct admin_opts {
     struct config cfg;
     const char *role, *regions, *name, *expires, *device;
-    int own_only, qr, json, help;
+    int own_only, qr, json, help, open_only;
 };
 
-static const char *const cmds[] = {"enroll", "devices", "revoke"};
+static const char *const cmds[] = {"enroll", "devices", "revoke", "conflicts"};
 
 int admin_is_command(const char *name)
 {
@@ -54,6 +55,12 @@ static void usage(const char *cmd, FILE *f)
                    "changes received, the high-water mark the device reported and the one\n"
                    "applied (pending = reported - applied: changes still on the device), "
                    "revoked.\n");
+    else if (strcmp(cmd, "conflicts") == 0)
+        fprintf(f, "usage: fieldsync-server conflicts [--open] [--json] [--data-dir D] "
+                   "[--config F]\n"
+                   "Lists the conflicts the server recorded (concurrent edits of one field with\n"
+                   "different values), oldest first: record, field, both values, devices and\n"
+                   "times, open or resolved and by whom. --open: the open ones only.\n");
     else
         fprintf(f, "usage: fieldsync-server revoke DEVICE [--data-dir D] [--config F]\n"
                    "Revokes one device (DEVICE = id, unique id prefix or name). Its next "
@@ -78,6 +85,8 @@ static int parse(int argc, char **argv, struct admin_opts *o)
             o->own_only = 1;
         else if (strcmp(a, "--json") == 0)
             o->json = 1;
+        else if (strcmp(a, "--open") == 0)
+            o->open_only = 1;
         else if (strcmp(a, "--qr") == 0 || strcmp(a, "--qr=yes") == 0)
             o->qr = 1;
         else if (strcmp(a, "--qr=no") == 0)
@@ -404,6 +413,99 @@ out:
     return status;
 }
 
+/* A conflict value as text when it is one length-delimited field holding printable UTF-8
+ * (the usual case: a string field), else NULL; *n its length. */
+static const char *value_text(const uint8_t *v, size_t len, size_t *n)
+{
+    size_t off = 0;
+    struct pbwire_field f;
+    if (!v || pbwire_next(v, len, &off, &f) != 0 || off != len || f.wt != PBWIRE_LEN ||
+        !pbwire_utf8_ok(f.val, f.val_len))
+        return NULL;
+    for (size_t i = 0; i < f.val_len; i++)
+        if (f.val[i] < 0x20)
+            return NULL;
+    *n = f.val_len;
+    return (const char *)f.val;
+}
+
+static void print_value(const uint8_t *v, size_t len, int json)
+{
+    size_t n = 0;
+    const char *t = value_text(v, len, &n);
+    char buf[256];
+    if (t) {
+        snprintf(buf, sizeof buf, "%.*s", (int)(n < 200 ? n : 200), t);
+        if (json)
+            json_str(buf);
+        else
+            printf("\"%s\"%s", buf, n > 200 ? "…" : "");
+    } else if (json) {
+        printf("null");
+    } else {
+        printf("<%zu bytes>", len);
+    }
+}
+
+static int print_conflict(void *user, const struct store_conflict_view *c)
+{
+    struct list_ctx *lc = user;
+    char rec[UUID_STR_LEN + 1], wd[UUID_STR_LEN + 1], ld[UUID_STR_LEN + 1],
+        by[UUID_STR_LEN + 1] = "-", wt[40], lt[40];
+    uuid_format(c->record_id, rec);
+    uuid_format(c->winner_device, wd);
+    uuid_format(c->loser_device, ld);
+    if (c->resolved_by)
+        uuid_format(c->resolved_by, by);
+    fmt_time((int64_t)(c->winner_hlc >> 16), wt, sizeof wt);
+    fmt_time((int64_t)(c->loser_hlc >> 16), lt, sizeof lt);
+    const char *state = c->state == FIELDSYNC__CONFLICT_STATE__CONFLICT_OPEN ? "open" : "resolved";
+    if (lc->json) {
+        printf("%s{\"id\":%llu,\"record\":\"%s\",\"field\":%u,\"element\":%s,"
+               "\"state\":\"%s\",\"winner\":{\"device\":\"%s\",\"hlc\":%llu,\"text\":",
+               lc->n ? ",\n " : "[", (unsigned long long)c->id, rec, c->field,
+               c->element_id_len ? "true" : "false", state, wd, (unsigned long long)c->winner_hlc);
+        print_value(c->winner_value, c->winner_len, 1);
+        printf(",\"bytes\":%zu},\"loser\":{\"device\":\"%s\",\"hlc\":%llu,\"text\":", c->winner_len,
+               ld, (unsigned long long)c->loser_hlc);
+        print_value(c->loser_value, c->loser_len, 1);
+        printf(",\"bytes\":%zu},\"resolved_by\":", c->loser_len);
+        if (c->resolved_by)
+            printf("\"%s\"}", by);
+        else
+            printf("null}");
+    } else {
+        printf("#%llu %s record %s field %u%s\n", (unsigned long long)c->id, state, rec, c->field,
+               c->element_id_len ? " (one element)" : "");
+        printf("   kept:     ");
+        print_value(c->winner_value, c->winner_len, 0);
+        printf("  by %s at %s\n   also:     ", wd, wt);
+        print_value(c->loser_value, c->loser_len, 0);
+        printf("  by %s at %s\n", ld, lt);
+        if (c->resolved_by)
+            printf("   resolved by %s\n", by);
+    }
+    lc->n++;
+    return 0;
+}
+
+static int cmd_conflicts(struct admin_opts *o)
+{
+    struct store *st = NULL;
+    if (open_db(o, 0, &st) < 0)
+        return 1;
+    struct list_ctx lc = {o->json, 0};
+    int rc = store_conflict_list(st, o->open_only, print_conflict, &lc);
+    if (rc < 0)
+        fprintf(stderr, "fieldsync-server conflicts: %s\n", store_errmsg(st));
+    else if (o->json)
+        printf("%s]\n", lc.n ? "" : "[");
+    else if (lc.n == 0)
+        printf("no %sconflicts\n", o->open_only ? "open " : "");
+    store_close(st);
+    return rc < 0 ? 1 : 0;
+}
+
 int admin_main(int argc, char **argv)
 {
     struct admin_opts o;
@@ -420,5 +522,7 @@ int admin_main(int argc, char **argv)
         return cmd_enroll(&o);
     if (strcmp(argv[0], "devices") == 0)
         return cmd_devices(&o);
+    if (strcmp(argv[0], "conflicts") == 0)
+        return cmd_conflicts(&o);
     return cmd_revoke(&o);
 }

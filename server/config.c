@@ -354,7 +354,7 @@ void config_finish(struct config *c)
 void config_usage(FILE *f)
 {
     fprintf(f, "usage: fieldsync-server [--config FILE] [--dev] [options]\n"
-               "       fieldsync-server enroll|devices|revoke --help\n\n"
+               "       fieldsync-server enroll|devices|revoke|conflicts --help\n\n"
                "Runs the fieldsync sync server. Options (also `name = value` lines in --config "
                "FILE):\n");
     for (size_t i = 0; i < N_OPTS; i++) {

@@ -56,13 +56,36 @@ static void record_view(sqlite3_stmt *s, struct store_record_view *v)
  * sent were all open together at seen_at, when they fitted it too. */
 #define SENT_AT "(state = 1 OR (created_seq <= ?2 AND resolved_seq > ?2))"
 
+#define CONFLICT_FIELDS                                                                            \
+    "id, field, element_id, winner_value, winner_hlc, winner_device, loser_value, loser_hlc, "     \
+    "loser_device, state, resolved_by, resolved_hlc"
+#define CONFLICT_COLS "SELECT " CONFLICT_FIELDS " FROM conflicts "
+
+/* The conflict of the current row (CONFLICT_FIELDS order) as a view. */
+static void conflict_view(sqlite3_stmt *s, struct store_conflict_view *c, const uint8_t *record_id)
+{
+    c->id = (uint64_t)sqlite3_column_int64(s, 0);
+    c->record_id = record_id;
+    c->field = (uint32_t)sqlite3_column_int64(s, 1);
+    c->element_id = sqlite3_column_blob(s, 2);
+    c->element_id_len = (size_t)sqlite3_column_bytes(s, 2);
+    c->winner_value = sqlite3_column_blob(s, 3);
+    c->winner_len = (size_t)sqlite3_column_bytes(s, 3);
+    c->winner_hlc = (uint64_t)sqlite3_column_int64(s, 4);
+    c->winner_device = blob16(s, 5);
+    c->loser_value = sqlite3_column_blob(s, 6);
+    c->loser_len = (size_t)sqlite3_column_bytes(s, 6);
+    c->loser_hlc = (uint64_t)sqlite3_column_int64(s, 7);
+    c->loser_device = blob16(s, 8);
+    c->state = sqlite3_column_int(s, 9);
+    c->resolved_by = sqlite3_column_type(s, 10) == SQLITE_NULL ? NULL : blob16(s, 10);
+    c->resolved_hlc = (uint64_t)sqlite3_column_int64(s, 11);
+}
+
 /* Call cb for each conflict of record rid sent at seen_at (all of them when seen_at < 0). */
 static int conflicts_of(struct store *st, int64_t rid, int64_t seen_at, const uint8_t *record_id,
                         store_conflict_cb cb, void *user)
 {
-#define CONFLICT_COLS                                                                              \
-    "SELECT id, field, element_id, winner_value, winner_hlc, winner_device, loser_value, "         \
-    "loser_hlc, loser_device, state, resolved_by, resolved_hlc FROM conflicts "
     sqlite3_stmt *s =
         seen_at < 0 ? store_stmt(st, STMT_CONFLICTS_ALL, CONFLICT_COLS "WHERE rid=?1 ORDER BY id")
                     : store_stmt(st, STMT_PULL_CONFLICTS,
@@ -75,22 +98,7 @@ static int conflicts_of(struct store *st, int64_t rid, int64_t seen_at, const ui
     int rc = 0, r;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_conflict_view c;
-        c.id = (uint64_t)sqlite3_column_int64(s, 0);
-        c.record_id = record_id;
-        c.field = (uint32_t)sqlite3_column_int64(s, 1);
-        c.element_id = sqlite3_column_blob(s, 2);
-        c.element_id_len = (size_t)sqlite3_column_bytes(s, 2);
-        c.winner_value = sqlite3_column_blob(s, 3);
-        c.winner_len = (size_t)sqlite3_column_bytes(s, 3);
-        c.winner_hlc = (uint64_t)sqlite3_column_int64(s, 4);
-        c.winner_device = blob16(s, 5);
-        c.loser_value = sqlite3_column_blob(s, 6);
-        c.loser_len = (size_t)sqlite3_column_bytes(s, 6);
-        c.loser_hlc = (uint64_t)sqlite3_column_int64(s, 7);
-        c.loser_device = blob16(s, 8);
-        c.state = sqlite3_column_int(s, 9);
-        c.resolved_by = sqlite3_column_type(s, 10) == SQLITE_NULL ? NULL : blob16(s, 10);
-        c.resolved_hlc = (uint64_t)sqlite3_column_int64(s, 11);
+        conflict_view(s, &c, record_id);
         if ((rc = cb(user, &c)) != 0)
             break;
     }
@@ -225,6 +233,28 @@ int store_record_get(struct store *st, const uint8_t id[16], store_record_cb cb,
     struct store_record_view v;
     record_view(s, &v);
     rc = cb(user, &v);
+    sqlite3_reset(s);
+    return rc;
+}
+
+int store_conflict_list(struct store *st, int open_only, store_conflict_cb cb, void *user)
+{
+    sqlite3_stmt *s = store_stmt(st, STMT_CONFLICTS_LIST,
+                                 "SELECT " CONFLICT_FIELDS ", (SELECT r.id FROM records r "
+                                 "WHERE r.rid = conflicts.rid) FROM conflicts "
+                                 "WHERE ?1 = 0 OR state = 1 ORDER BY id");
+    if (!s)
+        return FIELDSYNC_ESTORE;
+    sqlite3_bind_int(s, 1, open_only);
+    int rc = 0, r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_conflict_view c;
+        conflict_view(s, &c, blob16(s, 12));
+        if ((rc = cb(user, &c)) != 0)
+            break;
+    }
+    if (rc == 0 && r != SQLITE_DONE)
+        rc = store_fail(st, "list conflicts");
     sqlite3_reset(s);
     return rc;
 }

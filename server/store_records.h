@@ -174,6 +174,9 @@ typedef int (*store_history_cb)(void *user, const struct store_history_op *op);
 int store_history_walk(struct store *st, const uint8_t id[16], store_history_cb cb, void *user);
 /* Every conflict of a record, oldest first. 0, FIELDSYNC_ENOTFOUND, FIELDSYNC_ESTORE. */
 int store_conflict_walk(struct store *st, const uint8_t id[16], store_conflict_cb cb, void *user);
+/* Every conflict of the store (or the open ones only), oldest first, each with its record's
+ * id: the operator's audit view (fieldsync-server conflicts). 0 or FIELDSYNC_ESTORE. */
+int store_conflict_list(struct store *st, int open_only, store_conflict_cb cb, void *user);
 
 /* History op encoding (shared by the writer and the reader side of the store). */
 int store_hist_decode(const uint8_t **p, const uint8_t *end, struct store_history_op *op);

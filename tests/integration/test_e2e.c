@@ -246,6 +246,15 @@ static void test_e2e_concurrent_edits_converge_with_one_conflict(void)
     CHECK(contains(cs.winner, cs.first.winner_len, vb));
     CHECK(contains(cs.loser, cs.first.loser_len, va));
 
+    /* The operator sees it too, with both texts (fieldsync-server conflicts). */
+    static char out[16384];
+    const char *list_open[] = {"conflicts", "--open", "--json", NULL};
+    CHECK_EQ(testserver_cli(&ts, list_open, out, sizeof out), 0);
+    CHECK(strstr(out, "\"state\":\"open\"") != NULL);
+    CHECK(strstr(out, "\"field\":18") != NULL);
+    CHECK(strstr(out, va) != NULL);
+    CHECK(strstr(out, vb) != NULL);
+
     /* The coordinator keeps Amina's value; the resolution reaches both collectors. */
     CHECK_EQ(fieldsync_resolve(coord.c, cs.first.id, cs.loser, cs.first.loser_len), 0);
     dev_sync(&coord);
@@ -271,6 +280,13 @@ static void test_e2e_concurrent_edits_converge_with_one_conflict(void)
     CHECK_EQ(cb.n, 1);
     CHECK_EQ(ca.first.state, FIELDSYNC_CONFLICT_RESOLVED);
     CHECK_EQ(cb.first.state, FIELDSYNC_CONFLICT_RESOLVED);
+    /* No open conflict left; the resolved one stays in the operator's audit list. */
+    CHECK_EQ(testserver_cli(&ts, list_open, out, sizeof out), 0);
+    CHECK_STR(out, "[]\n");
+    const char *list_all[] = {"conflicts", "--json", NULL};
+    CHECK_EQ(testserver_cli(&ts, list_all, out, sizeof out), 0);
+    CHECK(strstr(out, "\"state\":\"resolved\"") != NULL);
+    CHECK(strstr(out, "\"resolved_by\":\"") != NULL);
 
     fieldsync_close(a.c);
     fieldsync_close(b.c);
