@@ -133,3 +133,14 @@ size_t pack_report(uint8_t *buf, size_t cap, int n_concerns, int reverse)
     CHECK(n <= cap);
     return fieldsync__consultation_report__pack(&rep, buf);
 }
+
+void fresh_report(struct merge_record *r, int n_concerns)
+{
+    uint8_t body[4096];
+    static struct collect c;
+    c.n = 0;
+    size_t n = pack_report(body, sizeof body, n_concerns, 0);
+    merge_record_init(r);
+    CHECK_EQ(merge_split_body(D, body, n, 500, dev1, collect_cb, &c), 0);
+    CHECK_EQ(merge_apply_many(D, r, c.ops, c.n, NULL), 0);
+}

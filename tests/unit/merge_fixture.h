@@ -37,6 +37,9 @@ struct collect {
 
 /* A merge_op_cb collecting copies into a struct collect (user). */
 int collect_cb(void *user, const struct merge_op *op);
+/* r initialised and holding a new report with n_concerns concerns, created by device dev1 at
+ * clock 500 through the general path (split, then apply every op at once). */
+void fresh_report(struct merge_record *r, int n_concerns);
 /* A full report encoded by protobuf-c, n_concerns concerns in id order (reverse: not). */
 size_t pack_report(uint8_t *buf, size_t cap, int n_concerns, int reverse);
 

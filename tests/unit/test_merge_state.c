@@ -16,15 +16,9 @@
 
 static void test_merge_state_ops_round_trip(void)
 {
-    uint8_t body[4096];
-    static struct collect c;
-    c.n = 0;
     struct merge_record r, s;
-    size_t n = pack_report(body, sizeof body, 3, 0);
-    merge_record_init(&r);
+    fresh_report(&r, 3);
     merge_record_init(&s);
-    CHECK_EQ(merge_split_body(D, body, n, 500, dev1, collect_cb, &c), 0);
-    CHECK_EQ(merge_apply_many(D, &r, c.ops, c.n, NULL), 0);
     /* some edits with bases, a tombstone, a record delete, a cleared field */
     struct enc v = {.n = 0};
     enc_str(&v, 3, "Tin-Hama");
@@ -41,6 +35,7 @@ static void test_merge_state_ops_round_trip(void)
     apply_ok(&r, &e2);
     apply_ok(&r, &e3);
     apply_ok(&r, &e4);
+    static struct collect c;
     c.n = 0;
     CHECK_EQ(merge_state_ops(D, r.body, r.body_len, r.clocks, r.clocks_len, collect_cb, &c), 0);
     for (size_t i = 0; i < c.n; i++)
@@ -67,15 +62,9 @@ static int replay_cb(void *user, const struct merge_op *op)
 
 static void test_merge_state_ops_rebuild(void)
 {
-    uint8_t body[4096];
-    static struct collect c;
-    c.n = 0;
     struct merge_record r, s;
-    size_t n = pack_report(body, sizeof body, 3, 0);
-    merge_record_init(&r);
+    fresh_report(&r, 3);
     merge_record_init(&s);
-    CHECK_EQ(merge_split_body(D, body, n, 500, dev1, collect_cb, &c), 0);
-    CHECK_EQ(merge_apply_many(D, &r, c.ops, c.n, NULL), 0);
     uint8_t id[16];
     struct merge_op e2 = elem_op(NULL, 0x41, id, 700, dev3);
     e2.tombstone = 1;
