@@ -138,8 +138,6 @@ static void ckpt_main(void *arg)
     uv_mutex_unlock(&w->mu);
 }
 
-/* Start the checkpoint thread with its own connection; 0, or <0 (the writer then keeps
- * SQLite's autocheckpoint). Before the writer thread starts. */
 /* Stop and join the checkpoint thread (w->stopping set, or the writer never started). */
 static void ckpt_stop(struct writer *w)
 {
@@ -154,6 +152,8 @@ static void ckpt_stop(struct writer *w)
     w->ckpt_st = NULL;
 }
 
+/* Start the checkpoint thread with its own connection; 0, or <0 (the writer then keeps
+ * SQLite's autocheckpoint). Before the writer thread starts. */
 static int ckpt_start(struct writer *w, const char *db_path, const struct store_opts *opts)
 {
     char err[256];
