@@ -2,37 +2,22 @@
  * seal: the client's second crypto module, narrowly for the local store's column encryption
  * (format in seal.h). Like tls.c it includes mbedtls headers; nothing else of the library does.
  * Stateless: a ChaCha20-Poly1305 context lives for one call and is wiped by mbedtls on free.
- * Nonces are 96 random bits from getrandom(2) (the kernel CSPRNG), never a counter, so two
- * handles on one store cannot reuse one.
+ * Nonces are 96 random bits from getrandom(2) (uuid_random: the kernel CSPRNG), never a counter, so
+ * two handles on one store cannot reuse one.
  */
 #include "seal.h"
+
+#include "uuid.h"
 
 #include <mbedtls/chachapoly.h>
 #include <mbedtls/platform_util.h>
 
-#include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define SEAL_VERSION 0xE1
 #define NONCE_LEN    12
 #define TAG_LEN      16
 #define LABEL_MAX    32
-
-static int random_bytes(uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t got = getrandom(p, n, 0);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += got;
-        n -= (size_t)got;
-    }
-    return 0;
-}
 
 /* label || 0 || id: the label's end is marked so that no label/id pair reads as another. */
 static size_t make_aad(uint8_t aad[LABEL_MAX + 1 + 16], const char *label, const uint8_t *id)
@@ -58,7 +43,7 @@ int seal_seal(const uint8_t key[SEAL_KEY_LEN], const char *label, const uint8_t 
     int rc = -1;
 
     out[0] = SEAL_VERSION;
-    if (random_bytes(out + 1, NONCE_LEN) < 0)
+    if (uuid_random(out + 1, NONCE_LEN) < 0)
         return -1;
     mbedtls_chachapoly_init(&ctx);
     if (mbedtls_chachapoly_setkey(&ctx, key) == 0 &&
