@@ -29,7 +29,6 @@
 
 #include "auth.h"
 #include "rate.h"
-#include "uuid.h"
 #include "dispatch.h"
 #include "error.h"
 #include "frame.h"
@@ -153,20 +152,12 @@ size_t conn_peer_ip(const struct conn *c, uint8_t out[16])
 
 /* ---- connections not yet authenticated, per source address ---- */
 
-static uint32_t pa_seed;
-
 static void preauth_key(const struct conn *c, uint8_t key[8], uint8_t *len, unsigned *bucket)
 {
     uint8_t ip[16];
-    size_t n = conn_peer_ip(c, ip);
-    *len = (uint8_t)(n > 8 ? 8 : n); /* one IPv6 client holds a whole /64 */
+    *len = (uint8_t)rate_addr_key_len(conn_peer_ip(c, ip));
     memcpy(key, ip, *len);
-    if (!pa_seed && uuid_random(&pa_seed, sizeof pa_seed) < 0)
-        pa_seed = 0x9e3779b9u;
-    uint32_t h = 2166136261u ^ pa_seed;
-    for (uint8_t i = 0; i < *len; i++)
-        h = (h ^ key[i]) * 16777619u;
-    *bucket = h % CONN_PREAUTH_BUCKETS;
+    *bucket = rate_hash(key, *len) % CONN_PREAUTH_BUCKETS;
 }
 
 static unsigned preauth_count(const struct conn_list *list, const uint8_t *key, uint8_t len,

@@ -13,8 +13,8 @@
 static uint64_t seed; /* loop thread only, like the tables */
 static int seeded;
 
-/* Keyed FNV-1a over key: which set (seeded so that sets cannot be aimed at). */
-static uint32_t set_of(const uint8_t *key, size_t len, uint32_t n_sets)
+/* Keyed FNV-1a over key. */
+uint32_t rate_hash(const uint8_t *key, size_t len)
 {
     if (!seeded) {
         if (uuid_random(&seed, sizeof seed) < 0)
@@ -24,7 +24,7 @@ static uint32_t set_of(const uint8_t *key, size_t len, uint32_t n_sets)
     uint64_t h = 14695981039346656037u ^ seed;
     for (size_t i = 0; i < len; i++)
         h = (h ^ key[i]) * 1099511628211u;
-    return (uint32_t)((h ^ (h >> 32)) % n_sets);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 /* ---- enrolment attempts per address and minute ---- */
@@ -45,8 +45,8 @@ int rate_enroll_admit(const uint8_t *ip, size_t ip_len, uint64_t now_ms, uint32_
     if (per_min == 0)
         return 0;
     /* One IPv6 client holds a whole /64: count it as one address. */
-    size_t klen = ip_len > 8 ? 8 : ip_len;
-    struct window *set = windows[set_of(ip, klen, ENROLL_SETS)], *w = NULL, *free_way = NULL;
+    size_t klen = rate_addr_key_len(ip_len);
+    struct window *set = windows[rate_hash(ip, klen) % ENROLL_SETS], *w = NULL, *free_way = NULL;
     for (int i = 0; i < WAYS; i++) {
         struct window *x = &set[i];
         int live = x->key_len && now_ms - x->start_ms < 60000;
@@ -102,7 +102,7 @@ int rate_device_take(const uint8_t device_id[16], uint64_t now_ms, uint32_t rate
     if (rate == 0)
         return 0;
     double burst = 4.0 * rate;
-    struct bucket *set = buckets[set_of(device_id, 16, DEVICE_SETS)], *b = NULL, *victim = NULL;
+    struct bucket *set = buckets[rate_hash(device_id, 16) % DEVICE_SETS], *b = NULL, *victim = NULL;
     for (int i = 0; i < WAYS && !b; i++) {
         struct bucket *x = &set[i];
         if (x->used && memcmp(x->id, device_id, 16) == 0) {

@@ -13,6 +13,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How much of an address (4 or 16 bytes) identifies one client: an IPv4 address whole, the
+ * /64 of an IPv6 one (one client holds a whole /64). */
+static inline size_t rate_addr_key_len(size_t ip_len)
+{
+    return ip_len > 8 ? 8 : ip_len;
+}
+/* A hash of key seeded once per process, so that a client cannot aim its keys at one slot of
+ * a table (these tables and the connection's per-address count). Loop thread only. */
+uint32_t rate_hash(const uint8_t *key, size_t len);
+
 /* Count one enrolment attempt from this address (4 or 16 bytes): 0, or FIELDSYNC_ERATE when
  * over per_min in the current minute (or when the table is full of live addresses).
  * per_min 0 = unlimited. */
