@@ -99,6 +99,10 @@ int store_reject(struct store_change_result *res, int code, const char *fmt, ...
 /* The checks on the change itself (not its ops): 0 ok with *coll set, 1 rejected (res). */
 int store_precheck(const struct store_apply_ctx *ctx, const struct Fieldsync__Change *ch,
                    struct store_change_result *res, const struct collection **coll);
+/* A merged record over the record size limit (body + clock blob; 0 = no limit): it could not
+ * travel in one pull page, so every device of its region would fail its pull at it. */
+int store_over_record_size(const struct store_apply_ctx *ctx, const struct merge_record *m);
+
 /* 1 if ch has the shape of the usual new record: a body and nothing else. */
 int store_create_shape(const struct Fieldsync__Change *ch);
 /* The state of ch's new record (precheck passed): body validated in one pass, clock blob built

@@ -97,6 +97,11 @@ int store_create_shape(const Fieldsync__Change *ch)
     return ch->body.len && !ch->n_ops && !ch->delete_record && !ch->n_resolves;
 }
 
+int store_over_record_size(const struct store_apply_ctx *ctx, const struct merge_record *m)
+{
+    return ctx->max_record && m->body_len + m->clocks_len > ctx->max_record;
+}
+
 int store_create_prepare(const struct store_apply_ctx *ctx, const struct collection *coll,
                          const Fieldsync__Change *ch, const uint8_t *device, struct merge_record *m,
                          struct collection_index *ix)
@@ -108,7 +113,7 @@ int store_create_prepare(const struct store_apply_ctx *ctx, const struct collect
     int rc = merge_record_create(coll->desc, m, ch->body.data, ch->body.len, ch->hlc, device);
     if (rc != 0)
         return rc;
-    if (ctx->max_record && m->body_len + m->clocks_len > ctx->max_record)
+    if (store_over_record_size(ctx, m))
         return 2;
     /* The region field, if the body has one, must say the change's region. m->body is a copy
      * of the change's body: index the change's own bytes, so that ix outlives m. */

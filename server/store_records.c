@@ -660,13 +660,6 @@ static int collect(struct apply *a, const Fieldsync__Change *ch, struct store_ch
     return 0;
 }
 
-/* Would rec, as merged, pass the record size limit? Such a record could not travel in one pull
- * page, so every device of its region would fail its pull at it. */
-static int too_big(const struct apply *a, const struct rec *rec)
-{
-    return a->ctx->max_record && rec->m.body_len + rec->m.clocks_len > a->ctx->max_record;
-}
-
 static int reject_size(struct apply *a, const struct rec *rec, struct store_change_result *res)
 {
     uint64_t conflicts = a->conflict_bytes;
@@ -734,7 +727,7 @@ static int merge_ops(struct apply *a, struct rec *rec, int created, int *changed
     size_t size_before = rec->m.body_len + rec->m.clocks_len;
     if ((rc = merge_apply_many(a->coll->desc, &rec->m, a->ops, a->n_ops, a->res)) < 0)
         return rc == FIELDSYNC_ENOMEM ? rc : FIELDSYNC_EINTERNAL;
-    if (too_big(a, rec))
+    if (store_over_record_size(a->ctx, &rec->m))
         return 1; /* nothing written yet: the caller rejects the change */
     if ((rc = over_with_conflicts(a, rec, size_before)) != 0)
         return rc;
